@@ -1,0 +1,297 @@
+"""The grants store: SQLAlchemy 2 typed models.
+
+One table of obligations drives every reminder, escalation and transition; every change
+of state also appends a row to `events` in the same transaction (the audit trail).
+Constraint names follow a naming convention so that one Alembic tree runs the same on
+SQLite (batch mode) and PostgreSQL.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from db.types import Instant, Money
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+
+
+def _grant_fk() -> Mapped[int]:
+    return mapped_column(sa.ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+
+
+class Authority(Base):
+    __tablename__ = "authorities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    siren: Mapped[str] = mapped_column(sa.String(9))
+    department: Mapped[str] = mapped_column(sa.String(3))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    email: Mapped[str] = mapped_column(sa.String(255))
+    # The authority's treasury account, the debtor of SEPA credit transfers.
+    iban: Mapped[str | None] = mapped_column(sa.String(34))
+    bic: Mapped[str | None] = mapped_column(sa.String(11))
+
+
+class Association(Base):
+    __tablename__ = "associations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    siret: Mapped[str] = mapped_column(sa.String(14))
+    rna: Mapped[str | None] = mapped_column(sa.String(10))
+    email: Mapped[str] = mapped_column(sa.String(255))
+    iban: Mapped[str] = mapped_column(sa.String(34))
+    bic: Mapped[str] = mapped_column(sa.String(11))
+    holder: Mapped[str] = mapped_column(sa.String(32))
+
+
+class Grant(Base):
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    authority_id: Mapped[int] = mapped_column(sa.ForeignKey("authorities.id"), index=True)
+    association_id: Mapped[int] = mapped_column(sa.ForeignKey("associations.id"), index=True)
+    object: Mapped[str] = mapped_column(sa.Text)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    stage: Mapped[str] = mapped_column(sa.String(16), index=True)
+    convention_required: Mapped[bool]
+    duration_months: Mapped[int]
+    # "executoire", "signature" or an ISO date: what starts the convention's duration.
+    starts_from: Mapped[str] = mapped_column(sa.String(16))
+    starts_on: Mapped[dt.date | None]
+    ends_on: Mapped[dt.date | None]
+    reports_every_months: Mapped[int | None]
+    unspent: Mapped[str] = mapped_column(sa.String(8))  # "refund" | "keep"
+    targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dossier: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as loaded, for auditors
+
+    authority: Mapped[Authority] = relationship(lazy="joined")
+    association: Mapped[Association] = relationship(lazy="joined")
+
+
+class Deliberation(Base):
+    """A council sitting that voted on the grant; a failed quorum leads to a second one."""
+
+    __tablename__ = "deliberations"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "session_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    session_on: Mapped[dt.date]
+    convened_on: Mapped[dt.date | None]
+    members_in_office: Mapped[int | None]
+    present: Mapped[int | None]
+    represented: Mapped[int] = mapped_column(default=0)
+    votes_for: Mapped[int | None]
+    votes_against: Mapped[int | None]
+    abstentions: Mapped[int | None]
+    not_voting: Mapped[int | None]
+    president_vote: Mapped[str | None] = mapped_column(sa.String(8))
+    secret: Mapped[bool] = mapped_column(default=False)
+    urgency: Mapped[bool] = mapped_column(default=False)
+    reconvened_after: Mapped[dt.date | None]
+    act_number: Mapped[str | None] = mapped_column(sa.String(15))
+    outcome: Mapped[str] = mapped_column(sa.String(16))  # adopted | rejected | quorum_failed
+    quorum_required: Mapped[int | None]
+
+
+class Act(Base):
+    """The deliberation as transmitted to the prefecture (@CTES)."""
+
+    __tablename__ = "acts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(sa.ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
+    act_id: Mapped[str] = mapped_column(sa.String(64), unique=True)  # bare identifier
+    received_on: Mapped[dt.date]
+    published_on: Mapped[dt.date | None]
+    executoire_on: Mapped[dt.date | None]
+    control_restarted_on: Mapped[dt.date | None]
+    control_ends_on: Mapped[dt.date]
+
+
+class Signature(Base):
+    __tablename__ = "signatures"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "party"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    party: Mapped[str] = mapped_column(sa.String(16))  # association | authority
+    signed_on: Mapped[dt.date]
+
+
+class Instalment(Base):
+    __tablename__ = "instalments"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    number: Mapped[int]
+    amount: Mapped[Decimal] = mapped_column(Money)
+    # Known from the dossier, or 60 days after the act became enforceable (loi 2021-875).
+    due_on: Mapped[dt.date | None]
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    # Sent with every order of this instalment: the bank pays a key once.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(35), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    ordered_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+    batch_id: Mapped[str | None] = mapped_column(sa.String(64))
+    paid_on: Mapped[dt.date | None]
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Obligation(Base):
+    """Something due, from someone, by a date: the table every reminder is computed from."""
+
+    __tablename__ = "obligations"
+    __table_args__ = (
+        sa.UniqueConstraint("grant_id", "kind", "number"),
+        sa.Index("ix_obligations_open_due", "status", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    number: Mapped[int] = mapped_column(default=1)
+    label: Mapped[str] = mapped_column(sa.String(255))
+    debtor: Mapped[str] = mapped_column(sa.String(16))  # association | authority | prefecture
+    due_on: Mapped[dt.date]
+    status: Mapped[str] = mapped_column(sa.String(16))  # pending | overdue | done | cancelled
+    done_on: Mapped[dt.date | None]
+    # Some obligations are informative (the prefect's control window): no reminder.
+    remind: Mapped[bool] = mapped_column(default=True)
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    number: Mapped[int]
+    received_on: Mapped[dt.date]
+    indicators: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text: Mapped[str] = mapped_column(sa.Text, default="")
+    answered_on: Mapped[dt.date | None]
+
+
+class Disbursement(Base):
+    """Money the association redistributed to project holders: its eligible spending."""
+
+    __tablename__ = "disbursements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    paid_on: Mapped[dt.date]
+    beneficiary: Mapped[str] = mapped_column(sa.String(255))
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class Evaluation(Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    name: Mapped[str] = mapped_column(sa.String(64))
+    at_months: Mapped[int]
+    done_on: Mapped[dt.date | None]
+    summary: Mapped[str | None] = mapped_column(sa.Text)
+    results: Mapped[list[Any] | None]
+
+
+class Refund(Base):
+    """What is claimed back at closure, and the titre de recette when one is issued."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(sa.ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    received: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    status: Mapped[str] = mapped_column(sa.String(16))  # due | waived | paid
+    grounds: Mapped[str] = mapped_column(sa.Text)
+    titre_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    issued_on: Mapped[dt.date | None]
+    due_on: Mapped[dt.date | None]
+
+
+class Message(Base):
+    """The mail outbox. A reminder is unique per (obligation, level); other messages per key.
+
+    Sending claims rows (row locks, SKIP LOCKED on PostgreSQL), so a re-run or a second
+    worker never sends one twice; a server that is down leaves the row queued with its
+    error, for the next run.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("obligation_id", "level"),
+        sa.Index("ix_messages_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    kind: Mapped[str] = mapped_column(sa.String(32))  # the template
+    obligation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("obligations.id", ondelete="CASCADE"))
+    level: Mapped[str | None] = mapped_column(sa.String(16))
+    dedup_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    copy_authority: Mapped[bool] = mapped_column(default=False)
+    queued_on: Mapped[dt.date]
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")  # queued | sent
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+    recipients: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Event(Base):
+    """The append-only journal: who did what, when, with what data.
+
+    `hash` chains each event to the previous one of its grant, so that an edited row is
+    found by `grantflow audit verify`.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    seq: Mapped[int]
+    at: Mapped[dt.datetime] = mapped_column(Instant)
+    business_date: Mapped[dt.date]
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class SweepRun(Base):
+    """Business dates the daily sweep has completed: where `simulate` resumes."""
+
+    __tablename__ = "sweep_runs"
+
+    business_date: Mapped[dt.date] = mapped_column(primary_key=True)
+    finished_at: Mapped[dt.datetime] = mapped_column(Instant)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)

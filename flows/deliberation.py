@@ -1,0 +1,17 @@
+"""Stage 1: the council votes the grant (CGCT L2121-17, L2121-20)."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from services.commands import Vote
+from tasks.facts import record_vote
+
+
+@flow(name="deliberation-approval", flow_run_name="délibération {reference}",
+      description="Enregistre le vote du conseil sur une subvention : quorum, majorité, voix du président ; "
+                  "une séance sans quorum est à reconvoquer au moins 3 jours francs plus tard.")
+def deliberation_approval(reference: str, vote: Vote) -> dict[str, Any]:
+    """Adopted: the act goes to the prefecture. Rejected: the file ends. No quorum: reconvene."""
+    return record_vote(reference, vote)

@@ -1,0 +1,74 @@
+"""Settings, from the environment (prefix GRANTFLOW_), with zero-configuration defaults.
+
+The embedded default keeps everything under ./var: the SQLite store, the mail outbox
+folder, the payment files and the simulated treasury.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRANTFLOW_", extra="ignore")
+
+    home: Path = Path("var")
+    database_url: str = ""  # default: sqlite file under `home`
+
+    # Mail: no SMTP host means the outbox folder (one .eml per message).
+    mail_from: str = "subventions@grantflow.example.org"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_password_block: str | None = None  # name of a Prefect Secret block
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    templates_dir: Path | None = None  # an authority's own templates, searched first
+
+    # Payments: "simulated" (a treasury that remembers every key) or "sepa-file".
+    bank: str = "simulated"
+    treasury_fault_plan: Path | None = None
+
+    # Configurable rules (DOMAIN.md), with their legal defaults.
+    convention_threshold: Decimal = Decimal("23000.00")
+    convocation_clear_days: int = 5
+    shift_deadlines_to_working_day: bool = True
+    report_answer_days: int = 15
+    signature_days: int = 30  # no legal delay: the authority's own practice
+    reminder_before_days: int = 7
+    reminder_escalation_days: tuple[int, ...] = (7, 21)
+    payment_days_after_notification: int = 60
+    wait_for_legality_control: bool = False
+    titre_floor: Decimal = Decimal("15.00")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'grantflow.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def payments_dir(self) -> Path:
+        return self.home / "payments"
+
+    @property
+    def treasury_path(self) -> Path:
+        return self.home / "treasury.sqlite"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "documents"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,123 @@
+"""What an operator (or a dossier) can say happened: one pydantic model per fact.
+
+The same models are the dossier's history events and the parameters of the flows that
+record facts from the Prefect UI, where their French titles label the form.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from domain.money import parse_amount
+
+
+def _amount(value: object) -> Decimal:
+    return parse_amount(value)  # type: ignore[arg-type]
+
+
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Votes(Command):
+    for_: int = Field(alias="for", ge=0, title="Voix pour")
+    against: int = Field(ge=0, title="Voix contre")
+    abstentions: int = Field(default=0, ge=0, title="Abstentions")
+    not_voting: int = Field(default=0, ge=0, title="Ne prennent pas part au vote")
+
+
+class Vote(Command):
+    """A council sitting's vote on the grant (CGCT L2121-17, L2121-20)."""
+
+    event: Literal["vote"] = "vote"
+    session: dt.date = Field(title="Date de la séance")
+    convened: dt.date | None = Field(default=None, title="Date de convocation")
+    # Optional: some acts record the outcome only (seed 000).
+    members_in_office: int | None = Field(default=None, gt=0, title="Membres en exercice")
+    present: int | None = Field(default=None, ge=0, title="Présents (suppléants compris)")
+    represented: int = Field(default=0, ge=0, title="Représentés (pouvoirs)")
+    votes: Votes | None = Field(default=None, title="Décompte des voix")
+    outcome: Literal["adopted", "rejected"] | None = Field(
+        default=None, title="Résultat (si l'acte ne donne pas le décompte)")
+    president: Literal["for", "against"] | None = Field(default=None, title="Voix du président (partage)")
+    secret: bool = Field(default=False, title="Scrutin secret")
+    urgency: bool = Field(default=False, title="Convocation en urgence")
+    reconvened_after: dt.date | None = Field(
+        default=None, title="Séance sans quorum reconvoquée (date)")
+    act_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,15}$", title="Numéro de l'acte")
+
+
+class PrefectureReceipt(Command):
+    """The prefecture's @CTES acknowledgement of the act."""
+
+    event: Literal["prefecture_receipt"] = "prefecture_receipt"
+    act_id: str = Field(title="Identifiant @CTES de l'acte (accusé de réception)")
+    received: dt.date = Field(title="Réception par le préfet")
+    published: dt.date | None = Field(default=None, title="Publication ou notification")
+
+
+class ControlRestarted(Command):
+    """A request for documents or a letter of observations restarts the 2-month window."""
+
+    event: Literal["control_restarted"] = "control_restarted"
+    on: dt.date = Field(title="Date de la demande du préfet")
+
+
+class Signature(Command):
+    event: Literal["signature"] = "signature"
+    party: Literal["association", "authority"] = Field(title="Signataire")
+    on: dt.date = Field(title="Date de signature")
+
+
+class PaymentConfirmation(Command):
+    event: Literal["payment"] = "payment"
+    number: int = Field(ge=1, title="N° de l'échéance")
+    paid_on: dt.date = Field(title="Date de paiement")
+
+
+class Indicators(Command):
+    projects_supported: int | None = Field(default=None, ge=0, title="Projets accompagnés")
+    funding_raised_eur: Decimal | None = Field(default=None, ge=0, title="Investissements captés (EUR)")
+    companies_created: int | None = Field(default=None, ge=0, title="Entreprises créées")
+    young_graduates_hired: int | None = Field(default=None, ge=0, title="Alternants ou jeunes diplômés embauchés")
+    sessions_held: int | None = Field(default=None, ge=0, title="Sessions tenues")
+
+
+class ProgressReport(Command):
+    event: Literal["report"] = "report"
+    on: dt.date = Field(title="Date de réception du compte rendu")
+    number: int | None = Field(default=None, ge=1, title="N° du compte rendu (sinon le suivant)")
+    indicators: Indicators = Field(default_factory=Indicators, title="Indicateurs")
+    text: str = Field(default="", max_length=20_000, title="Commentaire")
+
+
+class ReportAnswer(Command):
+    event: Literal["report_answer"] = "report_answer"
+    on: dt.date = Field(title="Date de la réponse")
+    number: int | None = Field(default=None, ge=1, title="N° du compte rendu (sinon le plus ancien sans réponse)")
+
+
+class Disbursement(Command):
+    event: Literal["disbursement"] = "disbursement"
+    on: dt.date = Field(title="Date du versement au porteur de projet")
+    beneficiary: str = Field(min_length=1, max_length=255, title="Bénéficiaire")
+    amount: Amount = Field(title="Montant (EUR)")
+
+
+class RefundReceived(Command):
+    event: Literal["refund"] = "refund"
+    on: dt.date = Field(title="Date d'encaissement")
+    amount: Amount = Field(title="Montant reversé (EUR)")
+
+
+HistoryEvent = Annotated[
+    PrefectureReceipt | ControlRestarted | Signature | PaymentConfirmation | ProgressReport
+    | ReportAnswer | Disbursement | RefundReceived,
+    Field(discriminator="event"),
+]

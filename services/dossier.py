@@ -1,0 +1,311 @@
+"""Dossier import: YAML files of authorities, associations and grants with their history.
+
+Everything is validated first (pydantic, then the rules), and written in one transaction
+through the same actions the flows run: any error leaves the store unchanged.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.orm import Session
+
+from db.models import Association, Authority, Evaluation, Grant, Instalment
+from domain import identifiers
+from domain.convention import convention_required
+from domain.errors import RuleViolation
+from domain.lifecycle import InstalmentStatus, Stage
+from domain.money import check_instalments
+from grantflow.settings import Settings
+from services import commands, journal
+from services.events import apply_event
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AuthorityIn(Model):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=255)
+    siren: str
+    department: str
+    kind: Literal["commune", "epci", "departement", "region"]
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    iban: str | None = None
+    bic: str | None = None
+
+    @field_validator("siren")
+    @classmethod
+    def _siren(cls, value: str) -> str:
+        return identifiers.valid_siren(value, field="siren")
+
+
+class BankIn(Model):
+    iban: str
+    bic: str
+    holder: str
+
+    @field_validator("iban")
+    @classmethod
+    def _iban(cls, value: str) -> str:
+        return identifiers.valid_iban(value, field="bank.iban")
+
+    @field_validator("bic")
+    @classmethod
+    def _bic(cls, value: str) -> str:
+        return identifiers.valid_bic(value, field="bank.bic")
+
+    @field_validator("holder")
+    @classmethod
+    def _holder(cls, value: str) -> str:
+        return identifiers.valid_holder(value, field="bank.holder")
+
+
+class AssociationIn(Model):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=255)
+    siret: str
+    rna: str | None = None
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    bank: BankIn
+
+    @field_validator("siret")
+    @classmethod
+    def _siret(cls, value: str) -> str:
+        return identifiers.valid_siret(value, field="siret")
+
+    @field_validator("rna")
+    @classmethod
+    def _rna(cls, value: str | None) -> str | None:
+        return identifiers.valid_rna(value, field="rna")
+
+
+class DurationIn(Model):
+    months: int = Field(gt=0, le=120)
+    from_: Literal["executoire", "signature"] | dt.date = Field(alias="from")
+
+
+class InstalmentIn(Model):
+    amount: commands.Amount
+    due: dt.date | None = None
+
+
+class ReportsIn(Model):
+    every_months: int = Field(gt=0, le=12)
+
+
+class EvaluationIn(Model):
+    name: str = Field(min_length=1, max_length=64)
+    at_months: int = Field(gt=0, le=120)
+
+
+class TargetIn(Model):
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+
+class GrantIn(Model):
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    authority: str
+    association: str
+    object: str = Field(min_length=1)
+    amount: commands.Amount
+    duration: DurationIn
+    payments: list[InstalmentIn] = Field(min_length=1)
+    reports: ReportsIn | None = None
+    evaluations: list[EvaluationIn] = []
+    targets: dict[str, TargetIn] = {}
+    unspent: Literal["refund", "keep"] = "refund"
+    deliberation: commands.Vote
+    history: list[commands.HistoryEvent] = []
+
+
+class Dossier(Model):
+    authorities: list[AuthorityIn] = []
+    associations: list[AssociationIn] = []
+    grants: list[GrantIn] = []
+
+
+class DossierError(Exception):
+    """A dossier refused whole: the French message names the file, the grant, the field and the rule."""
+
+
+@dataclass
+class LoadReport:
+    created: list[str]
+    unchanged: list[str]
+
+
+_PYDANTIC_RULES: dict[str, str] = {
+    "missing": "champ obligatoire absent",
+    "extra_forbidden": "champ inconnu",
+    "int_parsing": "nombre entier attendu",
+    "int_type": "nombre entier attendu",
+    "date_from_datetime_parsing": "date invalide (format attendu AAAA-MM-JJ)",
+    "date_parsing": "date invalide (format attendu AAAA-MM-JJ)",
+    "date_type": "date attendue (format AAAA-MM-JJ)",
+    "string_type": "texte attendu",
+    "bool_parsing": "vrai ou faux attendu",
+    "list_type": "liste attendue",
+    "dict_type": "objet attendu",
+    "model_type": "objet attendu",
+    "literal_error": "valeur non permise",
+    "union_tag_invalid": "type d'événement inconnu",
+    "union_tag_not_found": "champ « event » absent",
+    "greater_than": "valeur trop petite",
+    "greater_than_equal": "valeur trop petite",
+    "less_than_equal": "valeur trop grande",
+    "string_too_short": "texte vide",
+    "string_too_long": "texte trop long",
+    "string_pattern_mismatch": "format invalide",
+    "too_short": "liste vide",
+}
+
+
+def _french(error: dict[str, Any]) -> str:
+    context = error.get("ctx") or {}
+    original = context.get("error")
+    if isinstance(original, RuleViolation):
+        return original.rule
+    rule = _PYDANTIC_RULES.get(error["type"], error["msg"])
+    if error["type"] == "literal_error":
+        rule += f" (attendu : {context.get('expected', '')})"
+    if error["type"] in ("greater_than", "greater_than_equal", "less_than_equal"):
+        limit = context.get("gt", context.get("ge", context.get("le")))
+        rule += f" (limite : {limit})"
+    return rule
+
+
+def _where(raw: Any, loc: Sequence[Any]) -> tuple[str | None, str]:
+    """The grant reference (when the error is inside a grant) and the field path after it."""
+    reference = None
+    if len(loc) >= 2 and loc[0] == "grants" and isinstance(loc[1], int):
+        try:
+            reference = raw["grants"][loc[1]].get("reference")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            reference = None
+        loc = loc[2:]
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return reference, path
+
+
+def _message(source: str, reference: str | None, field: str, value: Any, rule: str) -> str:
+    where = f"{source}, subvention {reference}" if reference else source
+    return f"{where} : champ « {field} » = {value!r} : {rule}"
+
+
+def parse(path: Path) -> Dossier:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise DossierError(f"{path} : fichier illisible ({error})") from error
+    if not isinstance(raw, dict):
+        raise DossierError(f"{path} : le dossier doit contenir authorities, associations et grants")
+    try:
+        return Dossier.model_validate(raw)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors():
+            reference, field = _where(raw, item["loc"])
+            value = item.get("input")
+            if isinstance(item.get("ctx", {}).get("error"), RuleViolation):
+                value = item["ctx"]["error"].value
+            lines.append(_message(str(path), reference, field, value, _french(item)))
+        raise DossierError("\n".join(lines)) from error
+
+
+def _sync(session: Session, model: type[Authority] | type[Association], code: str, values: dict[str, Any]) -> None:
+    """Directory entries: created once, then kept as the latest dossier says."""
+    row = session.scalars(sa.select(model).where(model.code == code)).one_or_none()
+    if row is None:
+        session.add(model(code=code, **values))
+        return
+    for key, value in values.items():
+        if getattr(row, key) != value:
+            setattr(row, key, value)
+
+
+def _create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: str) -> Grant:
+    authority = session.scalars(sa.select(Authority).where(Authority.code == spec.authority)).one_or_none()
+    if authority is None:
+        raise RuleViolation("authority", spec.authority, "collectivité inconnue (à déclarer dans authorities)")
+    association = session.scalars(sa.select(Association).where(Association.code == spec.association)).one_or_none()
+    if association is None:
+        raise RuleViolation("association", spec.association, "association inconnue (à déclarer dans associations)")
+    identifiers.valid_siret(association.siret, field="association.siret")
+    check_instalments([p.amount for p in spec.payments], spec.amount, field="payments")
+    starts_from = spec.duration.from_
+    grant = Grant(
+        reference=spec.reference, authority=authority, association=association, object=spec.object,
+        amount=spec.amount, stage=Stage.DELIBERATION.value,
+        convention_required=convention_required(spec.amount, threshold=settings.convention_threshold),
+        duration_months=spec.duration.months,
+        starts_from=starts_from.isoformat() if isinstance(starts_from, dt.date) else starts_from,
+        reports_every_months=spec.reports.every_months if spec.reports else None,
+        unspent=spec.unspent, targets={k: v.model_dump(mode="json", exclude_none=True) for k, v in spec.targets.items()},
+        dossier=spec.model_dump(mode="json", by_alias=True),
+    )
+    session.add(grant)
+    session.flush()
+    for number, payment in enumerate(spec.payments, start=1):
+        session.add(Instalment(grant_id=grant.id, number=number, amount=payment.amount, due_on=payment.due,
+                               status=InstalmentStatus.SCHEDULED.value,
+                               idempotency_key=uuid.uuid4().hex))
+    for evaluation in spec.evaluations:
+        session.add(Evaluation(grant_id=grant.id, name=evaluation.name, at_months=evaluation.at_months))
+    journal.append(session, grant, "grant_proposed", {"amount": spec.amount, "object": spec.object}, actor=actor)
+    return grant
+
+
+def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, source: str,
+                  actor: str) -> LoadReport:
+    report = LoadReport(created=[], unchanged=[])
+    for authority in dossier.authorities:
+        _sync(session, Authority, authority.id, authority.model_dump(exclude={"id"}))
+    for association in dossier.associations:
+        values = association.model_dump(exclude={"id", "bank"}) | association.bank.model_dump()
+        _sync(session, Association, association.id, values)
+    session.flush()
+    for spec in dossier.grants:
+        if session.scalar(sa.select(Grant.id).where(Grant.reference == spec.reference)) is not None:
+            report.unchanged.append(spec.reference)
+            continue
+        field_prefix = ""
+        try:
+            grant = _create_grant(session, spec, settings, actor=actor)
+            field_prefix = "deliberation"
+            apply_event(session, grant, spec.deliberation, settings, actor=actor)
+            for index, event in enumerate(spec.history):
+                field_prefix = f"history[{index}]"
+                apply_event(session, grant, event, settings, actor=actor)
+        except RuleViolation as violation:
+            field = violation.field
+            if field_prefix and not field.startswith(field_prefix):
+                field = f"{field_prefix}.{field}"
+            raise DossierError(_message(source, spec.reference, field, violation.value, violation.rule)) from violation
+        report.created.append(spec.reference)
+    return report
+
+
+def load_files(paths: Sequence[Path], settings: Settings, unit_of_work: Callable[[], Any], *,
+               actor: str = "grantflow load") -> LoadReport:
+    """Parse every file first, then write them all in one transaction (or nothing)."""
+    parsed = [(path, parse(path)) for path in paths]
+    total = LoadReport(created=[], unchanged=[])
+    with unit_of_work() as session:
+        for path, dossier in parsed:
+            report = apply_dossier(session, dossier, settings, source=str(path), actor=actor)
+            total.created += report.created
+            total.unchanged += report.unchanged
+    return total

@@ -1,0 +1,29 @@
+"""One function per kind of fact: the dossier's history and the flows apply the same ones."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import Grant
+from grantflow.settings import Settings
+from services import commands, deliberation, prefecture, reporting, signature
+
+
+def apply_event(session: Session, grant: Grant, event: commands.Command, settings: Settings, *,
+                actor: str) -> Any:
+    handler = HANDLERS.get(type(event))
+    if handler is None:
+        raise NotImplementedError(f"événement non pris en charge : {type(event).__name__}")
+    return handler(session, grant, event, settings, actor)
+
+
+HANDLERS: dict[type, Callable[[Session, Grant, Any, Settings, str], Any]] = {
+    commands.Vote: lambda s, g, e, st, a: deliberation.record_vote(s, g, e, st, actor=a),
+    commands.PrefectureReceipt: lambda s, g, e, st, a: prefecture.record_receipt(s, g, e, st, actor=a),
+    commands.ControlRestarted: lambda s, g, e, st, a: prefecture.restart_control(s, g, e, actor=a),
+    commands.Signature: lambda s, g, e, st, a: signature.record_signature(s, g, e, st, actor=a),
+    commands.ProgressReport: lambda s, g, e, st, a: reporting.record_report(s, g, e, st, actor=a),
+    commands.ReportAnswer: lambda s, g, e, st, a: reporting.record_answer(s, g, e, actor=a),
+}

@@ -1,0 +1,61 @@
+"""Finding a grant and moving it through its stages (the table lives in domain.lifecycle)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from db.models import Act, Grant, Refund, Signature
+from domain.errors import RuleViolation
+from domain.lifecycle import GrantFacts, Stage, check_stage_transition, next_stage
+from services import journal
+
+
+def get_grant(session: Session, reference: str, *, for_update: bool = False) -> Grant:
+    query = sa.select(Grant).where(Grant.reference == reference)
+    if for_update:
+        # Serialises two actions on the same grant (no-op on SQLite, which locks the file).
+        query = query.with_for_update(of=Grant)
+    grant = session.scalars(query).unique().one_or_none()
+    if grant is None:
+        raise RuleViolation("reference", reference, "aucune subvention ne porte cette référence")
+    return grant
+
+
+def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
+    act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
+    signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
+    refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
+    from services.deliberation import latest_outcome  # a cycle otherwise: deliberation moves stages
+
+    outcome = latest_outcome(session, grant)
+    return GrantFacts(
+        adopted=None if outcome in (None, "quorum_failed") else outcome == "adopted",
+        executoire_on=act.executoire_on if act else None,
+        convention_required=grant.convention_required,
+        signed_by_association="association" in signed,
+        signed_by_authority="authority" in signed,
+        ends_on=grant.ends_on,
+        today=today,
+        refund_settled=refund is not None and refund.status in ("paid", "waived"),
+    )
+
+
+def move(session: Session, grant: Grant, target: Stage, facts: GrantFacts, *, actor: str) -> None:
+    current = Stage(grant.stage)
+    check_stage_transition(current, target, facts)
+    grant.stage = target.value
+    journal.append(session, grant, "stage_changed", {"from": current.value, "to": target.value}, actor=actor)
+
+
+def advance(session: Session, grant: Grant, today: dt.date, *, actor: str) -> list[Stage]:
+    """Move the grant as far as its facts allow today; returns the stages entered."""
+    entered: list[Stage] = []
+    while True:
+        facts = facts_of(session, grant, today)
+        target = next_stage(Stage(grant.stage), facts)
+        if target is None:
+            return entered
+        move(session, grant, target, facts, actor=actor)
+        entered.append(target)

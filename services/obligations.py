@@ -1,0 +1,107 @@
+"""Writing the obligations a grant creates when it reaches a stage, and fulfilling them.
+
+Due dates follow DOMAIN.md §7: months clamped to the month's end, then moved to the next
+working day of the authority's department (configurable).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from db.models import Evaluation, Grant, Instalment, Obligation
+from domain import calendar, obligations as rules
+from domain.convention import convention_period
+from domain.money import format_amount_fr
+from grantflow.settings import Settings
+
+ASSOCIATION, AUTHORITY, PREFECTURE = "association", "authority", "prefecture"
+
+
+def deadline(grant: Grant, day: dt.date, settings: Settings) -> dt.date:
+    return calendar.deadline(day, grant.authority.department,
+                             shift_to_working_day=settings.shift_deadlines_to_working_day)
+
+
+def ensure(session: Session, grant: Grant, kind: str, number: int, *, label: str, debtor: str,
+           due_on: dt.date, remind: bool = True) -> Obligation:
+    """The obligation, written once: applying the same fact twice writes nothing more."""
+    existing = session.scalars(
+        sa.select(Obligation).where(Obligation.grant_id == grant.id, Obligation.kind == kind,
+                                    Obligation.number == number)
+    ).one_or_none()
+    if existing is not None:
+        return existing
+    obligation = Obligation(grant_id=grant.id, kind=kind, number=number, label=label, debtor=debtor,
+                            due_on=due_on, status="pending", remind=remind)
+    session.add(obligation)
+    session.flush()
+    return obligation
+
+
+def fulfil(session: Session, grant: Grant, kind: str, number: int, on: dt.date) -> Obligation | None:
+    obligation = session.scalars(
+        sa.select(Obligation).where(Obligation.grant_id == grant.id, Obligation.kind == kind,
+                                    Obligation.number == number)
+    ).one_or_none()
+    if obligation is not None and obligation.status in ("pending", "overdue"):
+        obligation.status, obligation.done_on = "done", on
+    return obligation
+
+
+def reschedule(obligation: Obligation, due_on: dt.date) -> None:
+    obligation.due_on = due_on
+    if obligation.status == "overdue":
+        obligation.status = "pending"
+
+
+def on_executoire(session: Session, grant: Grant, executoire_on: dt.date, settings: Settings) -> None:
+    """The act is enforceable: the convention is to be signed and the money to be paid."""
+    if grant.convention_required:
+        due = deadline(grant, executoire_on + dt.timedelta(days=settings.signature_days), settings)
+        ensure(session, grant, "signature_association", 1, label="signature de la convention par l'association",
+               debtor=ASSOCIATION, due_on=due)
+        ensure(session, grant, "signature_authority", 1, label="signature de la convention par la collectivité",
+               debtor=AUTHORITY, due_on=due)
+    for instalment in session.scalars(sa.select(Instalment).where(Instalment.grant_id == grant.id)):
+        if instalment.due_on is None:
+            instalment.due_on = deadline(
+                grant, executoire_on + dt.timedelta(days=settings.payment_days_after_notification), settings)
+        ensure(session, grant, "payment", instalment.number,
+               label=f"versement n°{instalment.number} ({format_amount_fr(instalment.amount)})",
+               debtor=AUTHORITY, due_on=instalment.due_on)
+    if grant.starts_from == "executoire":
+        start(session, grant, executoire_on, settings)
+
+
+def on_legality_control(session: Session, grant: Grant, control_ends_on: dt.date) -> None:
+    """Shown to operations only: the prefect may refer the act to the court until then."""
+    obligation = ensure(session, grant, "legality_control", 1,
+                        label="fin du délai de contrôle de légalité (déféré préfectoral)",
+                        debtor=PREFECTURE, due_on=control_ends_on, remind=False)
+    if obligation.due_on != control_ends_on:
+        reschedule(obligation, control_ends_on)
+
+
+def start(session: Session, grant: Grant, starts_on: dt.date, settings: Settings) -> None:
+    """The convention runs: reports, evaluations and the financial report fall due."""
+    if grant.starts_on is not None:
+        return
+    grant.starts_on, grant.ends_on = convention_period(starts_on, grant.duration_months)
+    if grant.reports_every_months:
+        for number, due in enumerate(
+            rules.report_due_dates(grant.starts_on, grant.ends_on, grant.reports_every_months), start=1
+        ):
+            ensure(session, grant, "report", number, label=f"compte rendu n°{number}",
+                   debtor=ASSOCIATION, due_on=deadline(grant, due, settings))
+    evaluations = session.scalars(
+        sa.select(Evaluation).where(Evaluation.grant_id == grant.id).order_by(Evaluation.at_months)
+    )
+    for number, evaluation in enumerate(evaluations, start=1):
+        due = rules.evaluation_due_date(grant.starts_on, evaluation.at_months)
+        ensure(session, grant, "evaluation", number, label=f"évaluation {evaluation.name}",
+               debtor=AUTHORITY, due_on=deadline(grant, due, settings))
+    ensure(session, grant, "financial_report", 1, label="compte rendu financier (Cerfa 15059)",
+           debtor=ASSOCIATION,
+           due_on=deadline(grant, rules.financial_report_due(grant.ends_on), settings))

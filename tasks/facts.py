@@ -1,0 +1,42 @@
+"""Recording a fact about one grant: one unit of work, the same action as the dossier loader.
+
+Tasks take a grant reference and a command model, never a live object or a Session, and
+open their own transaction: a retry or a rerun starts from what the store says.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from db.session import unit_of_work
+from grantflow.settings import get_settings
+from services import commands
+from services.events import apply_event
+from services.grants import get_grant
+from tasks.runtime import actor
+
+
+@task(name="enregistrer un fait", task_run_name="{fact.event} {reference}", cache_policy=NO_CACHE)
+def record_fact(reference: str, fact: commands.Command) -> dict[str, Any]:
+    """Apply `fact` to the grant; returns the grant's stage afterwards."""
+    with unit_of_work() as session:
+        grant = get_grant(session, reference, for_update=True)
+        before = grant.stage
+        result = apply_event(session, grant, fact, get_settings(), actor=actor())
+        after = grant.stage
+    logger = get_run_logger()
+    logger.info("%s : %s enregistré (étape %s -> %s)", reference, fact.event, before, after)
+    reason = getattr(result, "reason", None)  # the council's decision explains itself
+    if reason:
+        logger.info("%s : %s", reference, reason)
+    return {"reference": reference, "stage": after, "reason": reason}
+
+
+record_vote = record_fact.with_options(name="enregistrer le vote du conseil")
+record_receipt = record_fact.with_options(name="enregistrer l'accusé de réception de la préfecture")
+record_control_restart = record_fact.with_options(name="enregistrer la relance du contrôle de légalité")
+record_signature = record_fact.with_options(name="enregistrer une signature de la convention")
+record_report = record_fact.with_options(name="enregistrer un compte rendu")
+record_report_answer = record_fact.with_options(name="enregistrer la réponse à un compte rendu")

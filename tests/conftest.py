@@ -1,0 +1,108 @@
+"""Test fixtures: real stores (SQLite file and PostgreSQL), a real Prefect server, real SMTP.
+
+`store` runs each test that uses it twice, on SQLite and on PostgreSQL (127.0.0.1:5432,
+database `test`; each pytest-xdist worker gets a database of its own, created here).
+GRANTFLOW_TEST_BACKENDS=sqlite (or postgresql) narrows the run.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from db.migrate import upgrade  # noqa: E402
+from db.models import Base  # noqa: E402
+from db.session import engine_for  # noqa: E402
+from grantflow import settings as settings_module  # noqa: E402
+
+pytest_plugins = ["tests.smtp_server"]
+
+PG_ADMIN_URL = os.environ.get("GRANTFLOW_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = os.environ.get("GRANTFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",")
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_url(tmp_factory: pytest.TempPathFactory) -> str:
+    name = f"grantflow_test_{_worker()}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def migrated_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Each backend's database, migrated once per test session with the real Alembic tree."""
+    urls: dict[str, str] = {}
+    if "sqlite" in BACKENDS:
+        urls["sqlite"] = f"sqlite:///{tmp_path_factory.mktemp('store') / 'grantflow.db'}"
+    if "postgresql" in BACKENDS:
+        urls["postgresql"] = _postgres_url(tmp_path_factory)
+    for url in urls.values():
+        upgrade(url)
+    return urls
+
+
+def _empty(engine: sa.Engine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(sa.text(f"DELETE FROM {table}"))
+
+
+@dataclass
+class Store:
+    backend: str
+    url: str
+    home: Path
+
+    @property
+    def engine(self) -> sa.Engine:
+        return engine_for(self.url)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, migrated_urls: dict[str, str], tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """An empty, migrated store that the application's settings point at."""
+    backend = request.param
+    url = migrated_urls[backend]
+    monkeypatch.setenv("GRANTFLOW_DATABASE_URL", url)
+    monkeypatch.setenv("GRANTFLOW_HOME", str(tmp_path / "var"))
+    settings_module.get_settings.cache_clear()
+    _empty(engine_for(url))
+    yield Store(backend, url, tmp_path / "var")
+    settings_module.get_settings.cache_clear()
+
+
+@pytest.fixture
+def postgres_store(store: Store) -> Store:
+    if store.backend != "postgresql":
+        pytest.skip("row locks and SKIP LOCKED: PostgreSQL only (SQLite serialises writers instead)")
+    return store
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server (its own SQLite) for the whole test session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
