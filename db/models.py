@@ -254,8 +254,11 @@ class Message(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))  # the template
     obligation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("obligations.id", ondelete="CASCADE"))
     level: Mapped[str | None] = mapped_column(sa.String(16))
+    # Reminder levels in order (before < due < late_7 < late_21): a sweep re-run for an
+    # earlier day never queues a level below one already queued.
+    level_rank: Mapped[int | None]
     dedup_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
-    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    context: Mapped[dict[str, Any] | None]  # template variables of non-reminder messages
     copy_authority: Mapped[bool] = mapped_column(default=False)
     queued_on: Mapped[dt.date]
     status: Mapped[str] = mapped_column(sa.String(16), default="queued")  # queued | sent

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:57:09.427383
+Create Date: 2026-11-23 12:59:33.559555
 """
 from __future__ import annotations
 
@@ -252,8 +252,9 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('obligation_id', sa.Integer(), nullable=True),
     sa.Column('level', sa.String(length=16), nullable=True),
+    sa.Column('level_rank', sa.Integer(), nullable=True),
     sa.Column('dedup_key', sa.String(length=128), nullable=True),
-    sa.Column('context', sa.JSON(), nullable=False),
+    sa.Column('context', sa.JSON(), nullable=True),
     sa.Column('copy_authority', sa.Boolean(), nullable=False),
     sa.Column('queued_on', sa.Date(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),

@@ -1,0 +1,30 @@
+"""Every working morning: move grants on, mark what is late, queue the reminders, send them."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import flow
+
+from grantflow import clock
+from tasks.mail import send_queued_mail
+from tasks.sweep import publish_portfolio, sweep_day
+
+
+@flow(name="daily-sweep", flow_run_name="balayage du {business_date}",
+      description="Pour un jour ouvré (par défaut aujourd'hui, Europe/Paris) : fait avancer les subventions dont "
+                  "les conditions sont remplies, marque les obligations en retard et programme les relances "
+                  "(avant l'échéance, le jour même, puis escalades). Relancer un jour déjà traité ne change rien.")
+def daily_sweep(business_date: dt.date | None = None) -> dict[str, Any]:
+    day = business_date or clock.today()
+    result = sweep_day(day)
+    publish_portfolio(day)
+    return result.as_dict()
+
+
+@flow(name="mail-run", flow_run_name="envoi des courriels",
+      description="Envoie les courriels en file (relances, avis) ; un serveur indisponible les laisse en file "
+                  "pour l'envoi suivant, aucun n'est envoyé deux fois.")
+def mail_run(limit: int | None = None) -> dict[str, Any]:
+    result = send_queued_mail(limit)
+    return {"sent": len(result.sent), "failed": result.failed, "waiting": result.waiting, "error": result.error}

@@ -1,0 +1,137 @@
+"""The mail outbox: queue a message once, send it once.
+
+Each message is claimed in its own short transaction (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers), sent, marked sent and committed
+before the next one: two workers never take the same row, and a crash can at most leave
+the one message that was in the air. A server that is down leaves the message queued
+with its error recorded, for the next run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from db.models import Grant, Message, Obligation
+from gateways.mail import Mail, MailGateway, MailRejected, MailUnavailable
+from gateways.templates import render
+from grantflow import clock
+from grantflow.settings import Settings
+
+# What the debtor is asked for, by kind of obligation (the reminder's key sentence).
+WHAT_TO_SEND = {
+    "signature_association": "Merci de nous retourner la convention signée par votre président.",
+    "signature_authority": "La convention attend la signature de l'autorité territoriale.",
+    "report": "Merci de nous adresser le compte rendu bimestriel : rencontres d'accompagnement des porteurs de "
+              "projets, financement des projets, répartition des dotations et indicateurs de la convention.",
+    "report_answer": "Le compte rendu reçu attend l'appréciation de la collectivité.",
+    "payment": "L'échéance de la subvention doit être mandatée au plus tard à cette date.",
+    "evaluation": "L'évaluation prévue par la convention est à réaliser et à transmettre.",
+    "financial_report": "Merci de nous adresser le compte rendu financier de l'action (Cerfa n°15059), "
+                        "charges et produits prévus et réalisés.",
+    "refund": "Le reversement de la part non utilisée de la subvention est attendu (titre de recette).",
+}
+
+
+@dataclass
+class SendResult:
+    sent: list[str] = field(default_factory=list)  # "date recipient: subject"
+    failed: int = 0
+    waiting: int = 0
+    error: str | None = None
+
+
+def queue(session: Session, grant: Grant, kind: str, dedup_key: str, context: dict[str, Any], *,
+          day: dt.date, to_authority: bool = False) -> Message:
+    """A message that is not a reminder (payment failure, evaluation, titre), queued once per key."""
+    existing = session.scalars(sa.select(Message).where(Message.dedup_key == dedup_key)).one_or_none()
+    if existing is not None:
+        return existing
+    message = Message(grant_id=grant.id, kind=kind, dedup_key=dedup_key, context=context, queued_on=day,
+                      status="queued", attempts=0, copy_authority=False,
+                      recipients="authority" if to_authority else "association")
+    session.add(message)
+    session.flush()
+    return message
+
+
+def _claim_next(session: Session) -> Message | None:
+    query = (sa.select(Message).where(Message.status == "queued").order_by(Message.id).limit(1)
+             .with_for_update(skip_locked=True))
+    return session.scalars(query).first()
+
+
+def _override_dir(settings: Settings, authority_code: str) -> Path | None:
+    if settings.templates_dir is None:
+        return None
+    own = settings.templates_dir / authority_code
+    return own if own.is_dir() else settings.templates_dir
+
+
+def compose(session: Session, message: Message, settings: Settings) -> Mail:
+    grant = session.get(Grant, message.grant_id)
+    assert grant is not None
+    authority, association = grant.authority, grant.association
+    context: dict[str, Any] = {
+        "grant_reference": grant.reference, "grant_object": grant.object,
+        "authority_name": authority.name, "association_name": association.name,
+        "contact_email": authority.email,
+    }
+    to_authority = message.recipients == "authority"
+    attachments: tuple[Path, ...] = ()
+    if message.obligation_id is not None:
+        obligation = session.get(Obligation, message.obligation_id)
+        assert obligation is not None
+        to_authority = obligation.debtor != "association"
+        context |= {"obligation_label": obligation.label, "due_on": obligation.due_on,
+                    "days_late": max(0, (message.queued_on - obligation.due_on).days),
+                    "what_to_send": WHAT_TO_SEND.get(obligation.kind, obligation.label)}
+    else:
+        stored = dict(message.context or {})
+        attachments = tuple(Path(p) for p in stored.pop("attachments", []))
+        context |= {k: dt.date.fromisoformat(v) if k.endswith("_on") and isinstance(v, str) else v
+                    for k, v in stored.items()}
+    subject, text, html = render(message.kind, context, override_dir=_override_dir(settings, authority.code))
+    to = (authority.email,) if to_authority else (association.email,)
+    cc = (authority.email,) if message.copy_authority and not to_authority else ()
+    domain = settings.mail_from.rsplit("@", 1)[-1]
+    return Mail(message_id=f"<grantflow-{message.id}-{message.level or message.kind}@{domain}>",
+                sender=settings.mail_from, to=to, cc=cc, subject=subject, text=text, html=html,
+                attachments=attachments)
+
+
+def send_queued(unit_of_work: Callable[[], AbstractContextManager[Session]], gateway: MailGateway,
+                settings: Settings, *, limit: int | None = None) -> SendResult:
+    """Send queued messages one claim at a time until none is left, the limit, or a server error."""
+    result = SendResult()
+    with gateway:
+        while limit is None or len(result.sent) + result.failed < limit:
+            with unit_of_work() as session:
+                message = _claim_next(session)
+                if message is None:
+                    break
+                mail = compose(session, message, settings)
+                message.attempts += 1
+                try:
+                    gateway.send(mail)
+                except MailUnavailable as error:
+                    message.last_error = f"{clock.now():%d/%m/%Y %H:%M} : {error}"
+                    result.error = str(error)
+                    break  # the server is down: everything else waits for the next run
+                except MailRejected as error:
+                    message.status, message.last_error = "failed", str(error)
+                    result.failed += 1
+                    continue
+                message.status, message.sent_at, message.last_error = "sent", clock.now(), None
+                result.sent.append(f"{message.queued_on.isoformat()} {', '.join(mail.to + mail.cc)} : {mail.subject}")
+    with unit_of_work() as session:
+        result.waiting = session.scalar(sa.select(sa.func.count()).where(Message.status == "queued")) or 0
+    return result
+
+
