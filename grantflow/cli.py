@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
@@ -11,7 +12,12 @@ from db.migrate import upgrade
 from db.session import unit_of_work
 from domain.errors import RuleViolation
 from grantflow.settings import get_settings
-from services import dossier, reading
+from services import dossier, reading, simulation
+from tasks.mail import mail_gateway
+
+
+def daily_jobs() -> list[simulation.DailyJob]:
+    return []
 
 
 def _store() -> None:
@@ -70,6 +76,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    _store()
+    settings = get_settings()
+    try:
+        facts = simulation.read_facts(Path(args.events)) if args.events else []
+        simulation.Simulation(unit_of_work, settings, mail_gateway(settings), daily_jobs()).run(
+            args.until, facts, start=args.start)
+    except (dossier.DossierError, RuleViolation) as error:
+        print(f"Simulation arrêtée : {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grantflow", description="Subventions aux associations, de la "
                                      "délibération à la clôture, orchestrées par Prefect.")
@@ -85,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("reference")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=cmd_show)
+    simulate = commands.add_parser("simulate", help="joue le calendrier jour par jour jusqu'à une date")
+    simulate.add_argument("--until", type=dt.date.fromisoformat, required=True)
+    simulate.add_argument("--from", dest="start", type=dt.date.fromisoformat,
+                          help="premier jour (par défaut le lendemain du dernier jour balayé)")
+    simulate.add_argument("--events", help="fichier YAML de faits datés à enregistrer le jour venu")
+    simulate.set_defaults(run=cmd_simulate)
     return parser
 
 

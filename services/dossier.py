@@ -6,6 +6,7 @@ through the same actions the flows run: any error leaves the store unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,23 @@ from domain.money import check_instalments
 from grantflow.settings import Settings
 from services import commands, journal
 from services.events import apply_event
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.1 reads the key `on` (as in `{event: signature, on: 2019-01-07}`) as True:
+    only true/false are booleans here, as in YAML 1.2."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def read_yaml(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader)
 
 
 class Model(BaseModel):
@@ -207,7 +225,7 @@ def _message(source: str, reference: str | None, field: str, value: Any, rule: s
 
 def parse(path: Path) -> Dossier:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except (OSError, yaml.YAMLError) as error:
         raise DossierError(f"{path} : fichier illisible ({error})") from error
     if not isinstance(raw, dict):

@@ -41,7 +41,7 @@ WHAT_TO_SEND = {
 
 @dataclass
 class SendResult:
-    sent: list[str] = field(default_factory=list)  # "date recipient: subject"
+    sent: list[str] = field(default_factory=list)  # "recipients : subject"
     failed: int = 0
     waiting: int = 0
     error: str | None = None
@@ -129,7 +129,7 @@ def send_queued(unit_of_work: Callable[[], AbstractContextManager[Session]], gat
                     result.failed += 1
                     continue
                 message.status, message.sent_at, message.last_error = "sent", clock.now(), None
-                result.sent.append(f"{message.queued_on.isoformat()} {', '.join(mail.to + mail.cc)} : {mail.subject}")
+                result.sent.append(f"{', '.join(mail.to + mail.cc)} : {mail.subject}")
     with unit_of_work() as session:
         result.waiting = session.scalar(sa.select(sa.func.count()).where(Message.status == "queued")) or 0
     return result

@@ -1,0 +1,116 @@
+"""Playing the calendar: each day, the facts of that day, the sweep, the payments, the mail.
+
+The clock is set to each simulated day, so the journal, the reminders and the mails carry
+that day's date. The same service functions as the flows run; only Prefect is left out
+(a flow run costs about a second, and a year has 365 days).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from sqlalchemy.orm import Session
+
+from db.models import Deliberation
+from grantflow import clock
+from grantflow.settings import Settings
+from services import commands, mailing, sweep
+from services.dossier import DossierError, read_yaml
+from services.events import apply_event
+from services.grants import get_grant
+
+DailyJob = Callable[[dt.date], list[str]]
+
+
+class ScheduledFact(BaseModel):
+    """A fact to record on its own date during the simulation: `reference` + a history event."""
+
+    model_config = ConfigDict(extra="forbid")
+    reference: str
+    fact: commands.HistoryEvent
+
+
+def fact_date(fact: commands.Command) -> dt.date:
+    for name in ("on", "received", "paid_on", "session"):
+        value = getattr(fact, name, None)
+        if isinstance(value, dt.date):
+            return value
+    raise ValueError(f"aucune date dans {fact!r}")
+
+
+def read_facts(path: Path) -> list[ScheduledFact]:
+    raw = read_yaml(path) or []
+    facts = []
+    for index, item in enumerate(raw):
+        item = dict(item)
+        reference = item.pop("reference", None)
+        try:
+            facts.append(ScheduledFact(reference=reference, fact=TypeAdapter(commands.HistoryEvent)
+                                       .validate_python(item)))
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise DossierError(f"{path} : événement n°{index + 1} ({reference}) : champ « {field} » : "
+                               f"{first['msg']}") from error
+    return facts
+
+
+def first_day(session: Session) -> dt.date | None:
+    last = sweep.last_swept_day(session)
+    if last is not None:
+        return last + dt.timedelta(days=1)
+    return session.scalar(sa.select(sa.func.min(Deliberation.session_on)))
+
+
+def days(start: dt.date, until: dt.date) -> Iterator[dt.date]:
+    day = start
+    while day <= until:
+        yield day
+        day += dt.timedelta(days=1)
+
+
+@dataclass
+class Simulation:
+    unit_of_work: Callable[[], AbstractContextManager[Session]]
+    settings: Settings
+    mail_gateway: Any
+    daily_jobs: Sequence[DailyJob] = ()
+
+    def run(self, until: dt.date, facts: Sequence[ScheduledFact] = (), start: dt.date | None = None,
+            echo: Callable[[str], None] = print) -> None:
+        with self.unit_of_work() as session:
+            start = start or first_day(session)
+        if start is None:
+            echo("Aucune subvention : rien à simuler.")
+            return
+        pending = sorted(facts, key=lambda f: fact_date(f.fact))
+        for day in days(start, until):
+            with clock.frozen(day):
+                for line in self.one_day(day, [f for f in pending if fact_date(f.fact) == day]):
+                    echo(f"{day.isoformat()}  {line}")
+
+    def one_day(self, day: dt.date, facts: Sequence[ScheduledFact]) -> list[str]:
+        lines: list[str] = []
+        for scheduled in facts:
+            with self.unit_of_work() as session:
+                grant = get_grant(session, scheduled.reference, for_update=True)
+                before = grant.stage
+                apply_event(session, grant, scheduled.fact, self.settings, actor="grantflow simulate")
+                lines.append(f"{scheduled.reference} : {scheduled.fact.event} enregistré"
+                             + (f" ({before} -> {grant.stage})" if grant.stage != before else ""))
+        with self.unit_of_work() as session:
+            result = sweep.sweep(session, day, self.settings, actor="grantflow simulate")
+        lines += [f"{reference} : {source} -> {target}" for reference, source, target in result.transitions]
+        for job in self.daily_jobs:
+            lines += job(day)
+        sent = mailing.send_queued(self.unit_of_work, self.mail_gateway, self.settings)
+        lines += [f"courriel à {line}" for line in sent.sent]
+        if sent.error:
+            lines.append(f"messagerie indisponible, {sent.waiting} courriel(s) en attente : {sent.error}")
+        return lines
