@@ -1,0 +1,9 @@
+"""The outside world behind small interfaces; nothing here knows the database or Prefect.
+
+- `gateways.mail`: `Mail`, `MailGateway` (`OutboxFolder` by default, `SmtpGateway`),
+  `MailUnavailable` (retryable) / `MailRejected` (final), `build_mime`.
+- `gateways.templates`: `render(kind, context)` -> (subject, text, html), in French,
+  with an authority's override folder searched first.
+- `gateways.bank`: `PaymentOrder`, `OrderOutcome`, `BankGateway` (`SimulatedTreasury`,
+  `SepaFileGateway`), `TreasuryUnavailable` (retryable; a rejection is an outcome).
+"""
