@@ -5,14 +5,16 @@ through the same actions the flows run: any error leaves the store unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+import typing
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import yaml
@@ -131,6 +133,13 @@ class TargetIn(Model):
     max: Decimal | None = None
 
 
+# A history may also hold a later sitting: the one reconvened after a sitting without quorum.
+DossierEvent = Annotated[
+    typing.Union[commands.Vote, typing.get_args(commands.HistoryEvent)[0]],  # noqa: UP007
+    Field(discriminator="event"),
+]
+
+
 class GrantIn(Model):
     reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     authority: str
@@ -143,8 +152,9 @@ class GrantIn(Model):
     evaluations: list[EvaluationIn] = []
     targets: dict[str, TargetIn] = {}
     unspent: Literal["refund", "keep"] = "refund"
-    deliberation: commands.Vote
-    history: list[commands.HistoryEvent] = []
+    # Absent: the grant is proposed and waits for the council (the deliberation-approval flow).
+    deliberation: commands.Vote | None = None
+    history: list[DossierEvent] = []
 
 
 class Dossier(Model):
@@ -197,30 +207,66 @@ def _french(error: dict[str, Any]) -> str:
     rule = _PYDANTIC_RULES.get(error["type"], error["msg"])
     if error["type"] == "literal_error":
         rule += f" (attendu : {context.get('expected', '')})"
+    if error["type"] == "union_tag_invalid":
+        rule += f" « {context.get('tag', '')} » (attendu : {context.get('expected_tags', '')})"
     if error["type"] in ("greater_than", "greater_than_equal", "less_than_equal"):
         limit = context.get("gt", context.get("ge", context.get("le")))
         rule += f" (limite : {limit})"
     return rule
 
 
+def _entry(raw: Any, section: str, index: int) -> dict[str, Any]:
+    try:
+        entry = raw[section][index]
+    except (KeyError, IndexError, TypeError):
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
 def _where(raw: Any, loc: Sequence[Any]) -> tuple[str | None, str]:
-    """The grant reference (when the error is inside a grant) and the field path after it."""
+    """Which entry is wrong (the grant, or the authority or association with the grants
+    that name it) and the field path after it."""
     reference = None
     if len(loc) >= 2 and loc[0] == "grants" and isinstance(loc[1], int):
-        try:
-            reference = raw["grants"][loc[1]].get("reference")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            reference = None
+        reference = _entry(raw, "grants", loc[1]).get("reference")
         loc = loc[2:]
+    elif len(loc) >= 2 and loc[0] in ("authorities", "associations") and isinstance(loc[1], int):
+        code = _entry(raw, loc[0], loc[1]).get("id")
+        if code is not None:
+            key = "authority" if loc[0] == "authorities" else "association"
+            grants = [g.get("reference") for g in (raw.get("grants") or []) if isinstance(g, dict)
+                      and g.get(key) == code and g.get("reference")]
+            word = "collectivité" if key == "authority" else "association"
+            reference = f"{word} {code}" + (f" (subvention {', '.join(map(str, grants))})" if grants else "")
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return reference, path
 
 
+def _shown(value: Any) -> Any:
+    """The value as the dossier wrote it: dates in ISO form, counts as a mapping."""
+    if isinstance(value, (dt.date, Decimal)):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name.rstrip("_"): _shown(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    return value
+
+
 def _message(source: str, reference: str | None, field: str, value: Any, rule: str) -> str:
-    where = f"{source}, subvention {reference}" if reference else source
-    return f"{where} : champ « {field} » = {value!r} : {rule}"
+    if reference is None:
+        where = source
+    elif reference.startswith(("association ", "collectivité ")):
+        where = f"{source}, {reference}"
+    else:
+        where = f"{source}, subvention {reference}"
+    return f"{where} : champ « {field} » = {_shown(value)!r} : {rule}"
 
 
 def parse(path: Path) -> Dossier:
@@ -302,11 +348,16 @@ def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, sou
         field_prefix = ""
         try:
             grant = _create_grant(session, spec, settings, actor=actor)
-            field_prefix = "deliberation"
-            apply_event(session, grant, spec.deliberation, settings, actor=actor)
+            if spec.deliberation is not None:
+                field_prefix = "deliberation"
+                apply_event(session, grant, spec.deliberation, settings, actor=actor)
             for index, event in enumerate(spec.history):
                 field_prefix = f"history[{index}]"
-                apply_event(session, grant, event, settings, actor=actor)
+                try:
+                    apply_event(session, grant, event, settings, actor=actor)
+                except NotImplementedError:
+                    raise RuleViolation("event", event.event,
+                                        "événement pas encore pris en charge par le chargement des dossiers") from None
         except RuleViolation as violation:
             field = violation.field
             if field_prefix and not field.startswith(field_prefix):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Grant
 from grantflow.settings import Settings
-from services import commands, deliberation, prefecture, reporting, signature
+from services import commands, deliberation, payments, prefecture, reporting, signature
 
 
 def apply_event(session: Session, grant: Grant, event: commands.Command, settings: Settings, *,
@@ -26,4 +26,5 @@ HANDLERS: dict[type, Callable[[Session, Grant, Any, Settings, str], Any]] = {
     commands.Signature: lambda s, g, e, st, a: signature.record_signature(s, g, e, st, actor=a),
     commands.ProgressReport: lambda s, g, e, st, a: reporting.record_report(s, g, e, st, actor=a),
     commands.ReportAnswer: lambda s, g, e, st, a: reporting.record_answer(s, g, e, actor=a),
+    commands.PaymentConfirmation: lambda s, g, e, st, a: payments.confirm_payment(s, g, e, st, actor=a),
 }

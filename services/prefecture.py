@@ -4,8 +4,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Act, Grant
+from db.models import Act, Deliberation, Grant
 from domain.acts import check_act_matches, executoire_on, legality_control_ends, parse_act_id
+from domain.deliberation import QUORUM_FAILED, earliest_reconvened_session
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
 from services import commands, grants, journal, obligations
@@ -19,10 +20,9 @@ def record_receipt(session: Session, grant: Grant, receipt: commands.PrefectureR
     existing = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
     if existing is not None:
         return _complete_publication(session, grant, existing, str(act_id), receipt, settings, actor=actor)
-    if grant.stage != Stage.PREFECTURE.value:
-        raise RuleViolation("act_id", receipt.act_id,
-                            f"la subvention est à l'étape « {grant.stage} » : seul un acte adopté est transmis")
     deliberation = latest(session, grant)
+    if grant.stage != Stage.PREFECTURE.value:
+        raise RuleViolation("act_id", receipt.act_id, _not_transmissible(grant, deliberation))
     assert deliberation is not None  # the prefecture stage is entered by an adopted vote
     check_act_matches(act_id, siren=grant.authority.siren, department=grant.authority.department,
                       session=deliberation.session_on, number=deliberation.act_number, field="act_id")
@@ -44,6 +44,19 @@ def record_receipt(session: Session, grant: Grant, receipt: commands.PrefectureR
     obligations.on_legality_control(session, grant, act.control_ends_on)
     _enforceable(session, grant, act, settings, actor=actor)
     return act
+
+
+def _not_transmissible(grant: Grant, deliberation: Deliberation | None) -> str:
+    """Why no act of this grant can be at the prefecture yet, in the staff's words."""
+    if grant.stage == Stage.DELIBERATION.value and deliberation is None:
+        return "aucun vote du conseil n'est enregistré pour cette subvention : seul un acte adopté est transmis"
+    if grant.stage == Stage.DELIBERATION.value and deliberation.outcome == QUORUM_FAILED:
+        return (f"la séance du {deliberation.session_on:%d/%m/%Y} n'a pas atteint le quorum "
+                f"({deliberation.present} présents pour {deliberation.quorum_required} requis, CGCT L2121-17) : "
+                "aucune délibération n'est adoptée, il n'y a pas d'acte à transmettre ; le conseil est à "
+                "reconvoquer, au plus tôt le "
+                f"{earliest_reconvened_session(deliberation.session_on):%d/%m/%Y}")
+    return f"la subvention est à l'étape « {grant.stage} » : seul un acte adopté est transmis"
 
 
 def _complete_publication(session: Session, grant: Grant, act: Act, act_id: str,

@@ -124,9 +124,10 @@ def _queue_reminders(session: Session, day: dt.date, policy: ReminderPolicy, res
         inserted = session.execute(
             sa.insert(Message).from_select(
                 ["grant_id", "kind", "obligation_id", "level", "level_rank", "queued_on", "status", "attempts",
-                 "copy_authority"], candidates)
+                 "copy_authority"], candidates).returning(Message.id)
         )
-        result.reminders[level] = inserted.rowcount or 0
+        # Counted from RETURNING: psycopg reports no rowcount for INSERT ... SELECT.
+        result.reminders[level] = len(inserted.all())
 
 
 def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "daily-sweep") -> SweepResult:

@@ -26,7 +26,7 @@ def mail_gateway(settings: Settings) -> MailGateway:
         return OutboxFolder(settings.outbox_dir)
     return SmtpGateway(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from,
                        user=settings.smtp_user, password=smtp_password(settings),
-                       starttls=settings.smtp_starttls, ssl_tls=settings.smtp_ssl)
+                       starttls=settings.smtp_starttls, use_ssl=settings.smtp_ssl)
 
 
 @task(name="envoyer les courriels en attente", cache_policy=NO_CACHE)

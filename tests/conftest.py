@@ -18,53 +18,49 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from db.migrate import upgrade  # noqa: E402
-from db.models import Base  # noqa: E402
 from db.session import engine_for  # noqa: E402
 from grantflow import settings as settings_module  # noqa: E402
 
 pytest_plugins = ["tests.smtp_server"]
 
+from tests.support import empty_store, load_examples  # noqa: E402
+
 PG_ADMIN_URL = os.environ.get("GRANTFLOW_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = os.environ.get("GRANTFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",")
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "examples"
 
 
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _postgres_url(tmp_factory: pytest.TempPathFactory) -> str:
-    name = f"grantflow_test_{_worker()}"
+def _admin(sql: str) -> None:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        connection.execute(sa.text(sql))
     admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture(scope="session")
-def migrated_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Each backend's database, migrated once per test session with the real Alembic tree."""
+def migrated_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Each backend's database, migrated once per test session with the real Alembic tree.
+
+    PostgreSQL: a database of this session's own (per xdist worker and process), dropped at the end.
+    """
     urls: dict[str, str] = {}
     if "sqlite" in BACKENDS:
         urls["sqlite"] = f"sqlite:///{tmp_path_factory.mktemp('store') / 'grantflow.db'}"
+    pg_name = f"grantflow_test_{_worker()}_{os.getpid()}"
     if "postgresql" in BACKENDS:
-        urls["postgresql"] = _postgres_url(tmp_path_factory)
+        _admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        _admin(f'CREATE DATABASE "{pg_name}"')
+        urls["postgresql"] = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{pg_name}"
     for url in urls.values():
         upgrade(url)
-    return urls
-
-
-def _empty(engine: sa.Engine) -> None:
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(sa.text(f"DELETE FROM {table}"))
+    yield urls
+    for url in urls.values():
+        engine_for(url).dispose()
+    if "postgresql" in BACKENDS:
+        _admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 @dataclass
@@ -87,7 +83,7 @@ def store(request: pytest.FixtureRequest, migrated_urls: dict[str, str], tmp_pat
     monkeypatch.setenv("GRANTFLOW_DATABASE_URL", url)
     monkeypatch.setenv("GRANTFLOW_HOME", str(tmp_path / "var"))
     settings_module.get_settings.cache_clear()
-    _empty(engine_for(url))
+    empty_store(engine_for(url))
     yield Store(backend, url, tmp_path / "var")
     settings_module.get_settings.cache_clear()
 
@@ -106,3 +102,11 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+
+@pytest.fixture
+def examples_loaded(store: Store) -> Store:
+    """Both seeds' dossiers loaded through the real loader (CASQ 2018 exécutoire on 12/12/2018)."""
+    load_examples()
+    return store

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:59:33.559555
+Create Date: 2026-11-23 13:01:53.642354
 """
 from __future__ import annotations
 

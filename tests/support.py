@@ -1,0 +1,54 @@
+"""Helpers shared by tests: load the seeds' dossiers, record facts, read the outbox."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from db.session import unit_of_work
+from grantflow.settings import get_settings
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+INNOSPRINT = "CASQ-2018-INNOSPRINT"
+
+
+def empty_store(engine: sa.Engine) -> None:
+    from db.models import Base
+
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(sa.text(f"DELETE FROM {table}"))
+
+
+def load_examples() -> None:
+    from services.dossier import load_files
+
+    load_files(sorted(EXAMPLES.glob("*.yaml")), get_settings(), unit_of_work)
+
+
+def record(reference: str, fact: object) -> None:
+    """Apply one fact through the same action the flows and the loader use."""
+    from services.events import apply_event
+    from services.grants import get_grant
+
+    with unit_of_work() as session:
+        apply_event(session, get_grant(session, reference, for_update=True), fact, get_settings(), actor="test")
+
+
+def sign_both(reference: str = INNOSPRINT, association_on: dt.date = dt.date(2018, 12, 20),
+              authority_on: dt.date = dt.date(2019, 1, 7)) -> None:
+    from services.commands import Signature
+
+    record(reference, Signature(party="association", on=association_on))
+    record(reference, Signature(party="authority", on=authority_on))
+
+
+def scalar(sql: str, **params: object) -> object:
+    with unit_of_work() as session:
+        return session.execute(sa.text(sql), params).scalar()
