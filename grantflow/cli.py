@@ -12,7 +12,8 @@ from db.migrate import upgrade
 from db.session import unit_of_work
 from domain.errors import RuleViolation
 from grantflow.settings import get_settings
-from services import dossier, reading, simulation
+from grantflow import clock
+from services import audit, dossier, journal, opendata, reading, simulation
 from tasks.mail import mail_gateway
 
 
@@ -51,7 +52,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if table.empty:
         print("Aucune subvention.")
     else:
-        print(table.to_string(index=False))
+        print(table.to_string(index=False, na_rep="-"))
     return 0
 
 
@@ -89,6 +90,62 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from grantflow import stack
+    return stack.up(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    _store()
+    with unit_of_work() as session:
+        table = reading.portfolio(session, args.authority)
+    output = Path(args.output or f"portefeuille-{args.authority or 'tout'}.{args.format}")
+    if args.format == "xlsx":
+        table.to_excel(output, index=False, sheet_name="portefeuille")
+    else:
+        table.to_csv(output, index=False)
+    print(f"{len(table)} subvention(s) écrite(s) dans {output}")
+    return 0
+
+
+def cmd_export_scdl(args: argparse.Namespace) -> int:
+    _store()
+    try:
+        with unit_of_work() as session:
+            table = opendata.scdl(session, args.authority, clock.today())
+    except RuleViolation as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    output = Path(args.output or f"subventions-{args.authority}.csv")
+    table.to_csv(output, index=False, sep=",", encoding="utf-8")
+    print(f"{len(table)} subvention(s) au format SCDL dans {output}")
+    return 0
+
+
+def cmd_audit_verify(_: argparse.Namespace) -> int:
+    _store()
+    with unit_of_work() as session:
+        breaks = journal.verify(session)
+    for b in breaks:
+        print(f"{b.grant_reference} : événement n°{b.seq} (id {b.event_id}) : {b.reason}")
+    print("journal intègre" if not breaks else f"{len(breaks)} rupture(s) dans le journal")
+    return 1 if breaks else 0
+
+
+def cmd_audit_bundle(args: argparse.Namespace) -> int:
+    _store()
+    settings = get_settings()
+    try:
+        with unit_of_work() as session:
+            path = audit.bundle(session, args.reference, settings,
+                                Path(args.output or f"audit-{args.reference}.zip"))
+    except RuleViolation as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    print(f"dossier d'audit écrit dans {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grantflow", description="Subventions aux associations, de la "
                                      "délibération à la clôture, orchestrées par Prefect.")
@@ -104,12 +161,33 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("reference")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=cmd_show)
+    report = commands.add_parser("report", help="exporte le portefeuille (mêmes colonnes que l'artefact)")
+    report.add_argument("--authority")
+    report.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    report.add_argument("--output")
+    report.set_defaults(run=cmd_report)
+    export = commands.add_parser("export", help="données ouvertes").add_subparsers(dest="what", required=True)
+    scdl = export.add_parser("scdl", help="fichier SCDL « subventions » (décret 2017-779)")
+    scdl.add_argument("--authority", required=True)
+    scdl.add_argument("--output")
+    scdl.set_defaults(run=cmd_export_scdl)
+    audit_commands = commands.add_parser("audit", help="journal infalsifiable").add_subparsers(
+        dest="what", required=True)
+    audit_commands.add_parser("verify", help="vérifie le chaînage du journal").set_defaults(run=cmd_audit_verify)
+    bundle = audit_commands.add_parser("bundle", help="archive zip d'un dossier pour un auditeur")
+    bundle.add_argument("reference")
+    bundle.add_argument("--output")
+    bundle.set_defaults(run=cmd_audit_bundle)
     simulate = commands.add_parser("simulate", help="joue le calendrier jour par jour jusqu'à une date")
     simulate.add_argument("--until", type=dt.date.fromisoformat, required=True)
     simulate.add_argument("--from", dest="start", type=dt.date.fromisoformat,
                           help="premier jour (par défaut le lendemain du dernier jour balayé)")
     simulate.add_argument("--events", help="fichier YAML de faits datés à enregistrer le jour venu")
     simulate.set_defaults(run=cmd_simulate)
+    up = commands.add_parser("up", help="serveur Prefect local + tous les déploiements planifiés (Ctrl-C arrête)")
+    up.add_argument("--port", type=int, help="port du serveur Prefect (défaut : GRANTFLOW_PREFECT_PORT ou 4200)")
+    up.add_argument("--no-examples", action="store_true", help="ne pas charger les dossiers d'exemple")
+    up.set_defaults(run=cmd_up)
     return parser
 
 

@@ -73,6 +73,8 @@ def on_executoire(session: Session, grant: Grant, executoire_on: dt.date, settin
                debtor=AUTHORITY, due_on=instalment.due_on)
     if grant.starts_from == "executoire":
         start(session, grant, executoire_on, settings)
+    elif grant.starts_from != "signature":  # a date set in the convention
+        start(session, grant, dt.date.fromisoformat(grant.starts_from), settings)
 
 
 def on_legality_control(session: Session, grant: Grant, control_ends_on: dt.date) -> None:
@@ -82,6 +84,15 @@ def on_legality_control(session: Session, grant: Grant, control_ends_on: dt.date
                         debtor=PREFECTURE, due_on=control_ends_on, remind=False)
     if obligation.due_on != control_ends_on:
         reschedule(obligation, control_ends_on)
+
+
+def on_convention_signed(session: Session, grant: Grant, signed_on: dt.date, settings: Settings) -> None:
+    """Signed by both: the grant's essential data must be published within 3 months (décret 2017-779)."""
+    if grant.convention_required:
+        ensure(session, grant, "open_data", 1, label="publication des données essentielles (SCDL subventions)",
+               debtor=AUTHORITY, due_on=deadline(grant, calendar.add_months(signed_on, 3), settings))
+    if grant.starts_from == "signature":
+        start(session, grant, signed_on, settings)
 
 
 def start(session: Session, grant: Grant, starts_on: dt.date, settings: Settings) -> None:

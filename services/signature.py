@@ -29,7 +29,7 @@ def record_signature(session: Session, grant: Grant, signature: commands.Signatu
     journal.append(session, grant, "signature", {"party": signature.party, "on": signature.on}, actor=actor)
     obligations.fulfil(session, grant, f"signature_{signature.party}", 1, signature.on)
     signed = list(session.scalars(sa.select(Signature.signed_on).where(Signature.grant_id == grant.id)))
-    if grant.starts_from == "signature" and len(signed) == 2:
-        obligations.start(session, grant, max(signed), settings)
+    if len(signed) == 2:
+        obligations.on_convention_signed(session, grant, max(signed), settings)
     grants.advance(session, grant, signature.on, actor=actor)
     return row
