@@ -5,11 +5,13 @@ from typing import Any
 
 from prefect import flow
 
+from flows.hooks import notify_authority
 from services.commands import ControlRestarted, PrefectureReceipt
 from tasks.facts import record_control_restart, record_receipt
 
 
-@flow(name="prefecture-receipt", flow_run_name="préfecture {reference}",
+@flow(name="prefecture-receipt", on_failure=[notify_authority],
+      flow_run_name="préfecture {reference}",
       description="Enregistre l'accusé de réception @CTES de l'acte, vérifie qu'il désigne bien la délibération "
                   "(SIREN, date de séance, numéro) et calcule la date à laquelle l'acte devient exécutoire.")
 def prefecture_receipt(reference: str, receipt: PrefectureReceipt) -> dict[str, Any]:
@@ -17,7 +19,8 @@ def prefecture_receipt(reference: str, receipt: PrefectureReceipt) -> dict[str, 
     return record_receipt(reference, receipt)
 
 
-@flow(name="legality-control-restarted", flow_run_name="contrôle de légalité {reference}",
+@flow(name="legality-control-restarted", on_failure=[notify_authority],
+      flow_run_name="contrôle de légalité {reference}",
       description="Une demande de pièces ou une lettre d'observations du préfet relance le délai de deux mois.")
 def legality_control_restarted(reference: str, restart: ControlRestarted) -> dict[str, Any]:
     return record_control_restart(reference, restart)

@@ -5,11 +5,13 @@ from typing import Any
 
 from prefect import flow
 
+from flows.hooks import notify_authority
 from services.commands import ProgressReport, ReportAnswer
 from tasks.facts import record_report, record_report_answer
 
 
-@flow(name="report-received", flow_run_name="compte rendu {reference}",
+@flow(name="report-received", on_failure=[notify_authority],
+      flow_run_name="compte rendu {reference}",
       description="Enregistre un compte rendu de l'association avec ses indicateurs (projets accompagnés, "
                   "investissements captés, entreprises créées, jeunes diplômés embauchés, sessions) ; la réponse "
                   "de la collectivité devient due.")
@@ -17,7 +19,8 @@ def report_received(reference: str, report: ProgressReport) -> dict[str, Any]:
     return record_report(reference, report)
 
 
-@flow(name="report-answered", flow_run_name="réponse au compte rendu {reference}",
+@flow(name="report-answered", on_failure=[notify_authority],
+      flow_run_name="réponse au compte rendu {reference}",
       description="Enregistre l'appréciation de la collectivité en réponse à un compte rendu.")
 def report_answered(reference: str, answer: ReportAnswer) -> dict[str, Any]:
     return record_report_answer(reference, answer)

@@ -8,7 +8,7 @@ from prefect import flow
 
 from grantflow import clock
 from tasks.mail import send_queued_mail
-from tasks.sweep import publish_portfolio, sweep_day
+from tasks.sweep import publish_mail_report, publish_portfolio, sweep_day
 
 
 @flow(name="daily-sweep", flow_run_name="balayage du {business_date}",
@@ -18,8 +18,10 @@ from tasks.sweep import publish_portfolio, sweep_day
 def daily_sweep(business_date: dt.date | None = None) -> dict[str, Any]:
     day = business_date or clock.today()
     result = sweep_day(day)
+    sent = send_queued_mail()  # the mail-run deployment takes over whatever the server refused
     publish_portfolio(day)
-    return result.as_dict()
+    publish_mail_report(day, result, sent)
+    return result.as_dict() | {"sent": len(sent.sent), "waiting": sent.waiting}
 
 
 @flow(name="mail-run", flow_run_name="envoi des courriels",

@@ -32,6 +32,7 @@ KINDS = (
     "payment_failed",
     "evaluation_summary",
     "titre_de_recette",
+    "run_failed",
 )
 
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")

@@ -15,7 +15,7 @@ from grantflow.settings import get_settings
 from services import commands
 from services.events import apply_event
 from services.grants import get_grant
-from tasks.runtime import actor
+from tasks.runtime import actor, label_run
 
 
 @task(name="enregistrer un fait", task_run_name="{fact.event} {reference}", cache_policy=NO_CACHE)
@@ -25,7 +25,8 @@ def record_fact(reference: str, fact: commands.Command) -> dict[str, Any]:
         grant = get_grant(session, reference, for_update=True)
         before = grant.stage
         result = apply_event(session, grant, fact, get_settings(), actor=actor())
-        after = grant.stage
+        after, authority = grant.stage, grant.authority.code
+    label_run(authority, after)
     logger = get_run_logger()
     logger.info("%s : %s enregistré (étape %s -> %s)", reference, fact.event, before, after)
     reason = getattr(result, "reason", None)  # the council's decision explains itself

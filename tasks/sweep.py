@@ -4,13 +4,13 @@ from __future__ import annotations
 import datetime as dt
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from db.session import unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
-from services import reading, sweep
+from services import mailing, reading, sweep
 
 
 @task(name="faire avancer les subventions, marquer les retards, programmer les relances", cache_policy=NO_CACHE)
@@ -31,3 +31,20 @@ def publish_portfolio(business_date: dt.date) -> None:
         table = reading.portfolio(session)
     create_table_artifact(key="portefeuille", table=table.fillna("").to_dict(orient="records"),
                           description=f"Portefeuille des subventions au {business_date:%d/%m/%Y}")
+
+
+@task(name="publier le compte rendu des envois", cache_policy=NO_CACHE)
+def publish_mail_report(business_date: dt.date, sweep_result: sweep.SweepResult, sent: mailing.SendResult) -> None:
+    lines = [f"# Balayage du {business_date:%d/%m/%Y}", "",
+             f"- passages d'étape : {len(sweep_result.transitions)}",
+             f"- obligations passées en retard : {sweep_result.overdue}",
+             f"- relances programmées : {sum(sweep_result.reminders.values())} "
+             f"({', '.join(f'{k} {v}' for k, v in sweep_result.reminders.items())})",
+             f"- courriels envoyés : {len(sent.sent)}, en échec : {sent.failed}, en attente : {sent.waiting}", ""]
+    if sent.error:
+        lines += [f"**Messagerie indisponible** : {sent.error}", ""]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in
+              [("subvention", "de", "vers")] + [("---", "---", "---")] + sweep_result.transitions]
+    lines += ["", "## Courriels envoyés", ""] + [f"- {line}" for line in sent.sent]
+    create_markdown_artifact(key="envois-du-jour", markdown="\n".join(lines),
+                             description=f"Ce que le balayage du {business_date:%d/%m/%Y} a fait et envoyé")

@@ -1,0 +1,37 @@
+"""What happens when a per-grant flow run fails: the authority's contact hears of it, once."""
+from __future__ import annotations
+
+from prefect.client.schemas.objects import FlowRun
+from prefect.flows import Flow
+from prefect.logging import get_logger
+from prefect.states import State
+
+from db.session import unit_of_work
+from domain.errors import RuleViolation
+from grantflow import clock
+from services import mailing
+from services.grants import get_grant
+
+logger = get_logger("grantflow.hooks")
+
+
+def failure_reason(state: State) -> str:
+    """The French message the run failed with, without Prefect's English preamble."""
+    message = state.message or "échec sans message"
+    return message.split("exception: ", 1)[-1]
+
+
+def notify_authority(flow: Flow, flow_run: FlowRun, state: State) -> None:
+    """Queue one mail per failed run (keyed by the run id) to the authority of the grant."""
+    reference = (flow_run.parameters or {}).get("reference")
+    if not reference:
+        return
+    try:
+        with unit_of_work() as session:
+            grant = get_grant(session, reference)
+            mailing.queue(session, grant, "run_failed", f"run-failed:{flow_run.id}", {
+                "flow_name": flow.name, "run_name": flow_run.name, "reason": failure_reason(state),
+                "failed_on": clock.today().isoformat(),
+            }, day=clock.today(), to_authority=True)
+    except RuleViolation:
+        logger.warning("Échec de %s : subvention %r inconnue, personne à prévenir", flow_run.name, reference)
