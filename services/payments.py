@@ -214,7 +214,8 @@ def due_instalments(session: Session, business_date: dt.date, reference: str | N
 _BANK_FIX = ("à corriger : les coordonnées bancaires de l'association « {code} » (RIB : IBAN et BIC en "
              "majuscules, titulaire de 32 caractères au plus), puis relancer le paiement")
 _SIRET_FIX = "à corriger : le SIRET de l'association « {code} » (avis de situation INSEE), puis relancer le paiement"
-_PROCEDURE_FIX = "à faire : enregistrer ce qui manque (accusé de réception, publication, signatures), puis relancer le paiement"
+_PROCEDURE_FIX = ("à faire : enregistrer ce qui manque (accusé de réception, publication, signatures), puis "
+                  "relancer le paiement")
 
 
 def payment_refusals(session: Session, grant: Grant, business_date: dt.date, settings: Settings) -> list[RuleViolation]:
@@ -243,13 +244,20 @@ def payment_refusals(session: Session, grant: Grant, business_date: dt.date, set
     return refusals
 
 
+def say(refusal: RuleViolation) -> str:
+    """A refusal as operations staff read it: the field and its value when there is one."""
+    if refusal.value is None and refusal.field == "payment":
+        return refusal.rule
+    return str(refusal)
+
+
 def check_payment_preconditions(session: Session, grant: Grant, business_date: dt.date, settings: Settings) -> None:
     """RuleViolation (the first refusal, the others joined to it) unless the grant may be paid."""
     refusals = payment_refusals(session, grant, business_date, settings)
     if refusals:
         first = refusals[0]
         raise RuleViolation(first.field, first.value, " | ".join(
-            [first.rule] + [str(other) for other in refusals[1:]]))
+            [first.rule] + [say(other) for other in refusals[1:]]))
 
 
 def payment_plan(session: Session, settings: Settings, business_date: dt.date, reference: str | None = None,
@@ -276,7 +284,7 @@ def payment_plan(session: Session, settings: Settings, business_date: dt.date, r
         for instalment in group:
             if refusals:
                 plan.problems.append(Problem(grant.reference, instalment.number, instalment.amount, "conditions",
-                                             " | ".join(str(r) for r in refusals)))
+                                             " | ".join(say(r) for r in refusals)))
             else:
                 plan.ready.append(instalment.id)
     return plan
@@ -555,7 +563,7 @@ def pay(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: S
         batch_id: str, *, reference: str | None = None, number: int | None = None, actor: str = "grantflow",
         gateway_for: GatewayFor = bank_gateway) -> PaymentReport:
     """Steps 1-4 once, for everything due (or one grant, or one instalment). No retry
-    here: a technical failure leaves the claims "failed" for the next run. The report
+    here: a failure of the bank call leaves the claims "failed" for the next run. The report
     lists the problems; `raise_for_problems()` turns them into PaymentRunFailed."""
     report = PaymentReport(business_date, batch_id)
     with unit_of_work() as session:
@@ -579,10 +587,11 @@ def pay(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: S
             with unit_of_work() as session:
                 answers = order_claimed(session, settings, claimed, batch_id, business_date, actor=actor,
                                         gateway_for=gateway_for)
-        except TreasuryUnavailable as error:
+        except Exception as error:  # the bank unreachable, or a gateway that cannot be built or refuses the file
+            reason = str(error) or type(error).__name__
             with unit_of_work() as session:
-                failed = record_technical_failure(session, claimed, batch_id, str(error), actor=actor)
-            report.problems += [Problem(a.reference, a.number, a.amount, "technique", str(error)) for a in failed]
+                failed = record_technical_failure(session, claimed, batch_id, reason, actor=actor)
+            report.problems += [Problem(a.reference, a.number, a.amount, "technique", reason) for a in failed]
         else:
             report.ordered += [a for a in answers if a.status in (ORDERED.value, PAID.value)]
             report.problems += problems_of(answers)
@@ -598,3 +607,13 @@ def rejection(reference: str, number: int, amount: Decimal, reason: str | None) 
 def problems_of(answers: Iterable[Answer]) -> list[Problem]:
     """The rejections among the bank's answers, as the run's failure reports them."""
     return [rejection(a.reference, a.number, a.amount, a.reason) for a in answers if a.status == REJECTED.value]
+
+
+def daily_payments(unit_of_work: Callable[[], AbstractContextManager[Session]],
+                   settings: Settings) -> Callable[[dt.date], list[str]]:
+    """The payment run as a daily job of `grantflow simulate` (services.simulation.DailyJob):
+    one batch per simulated day, problems reported as lines instead of failing the day."""
+    def job(day: dt.date) -> list[str]:
+        return pay(unit_of_work, settings, day, f"simulation-{day:%Y%m%d}", actor="grantflow simulate").lines()
+
+    return job

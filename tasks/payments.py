@@ -19,10 +19,12 @@ from prefect.states import State
 
 from db.session import unit_of_work
 from gateways.bank import TreasuryUnavailable
+from grantflow import clock
 from grantflow.settings import get_settings
-from services import payments
+from services import mailing, payments
+from services.grants import get_grant
 from tasks.facts import record_fact
-from tasks.runtime import actor
+from tasks.runtime import actor, label_run
 
 RETRY_DELAYS = [1, 2, 4]  # seconds: 3 retries, doubling
 
@@ -69,6 +71,10 @@ def check_payment_conditions(business_date: dt.date, reference: str | None = Non
     those refused, each with the French reason and what to fix (DOMAIN.md §4)."""
     with unit_of_work() as session:
         plan = payments.payment_plan(session, get_settings(), business_date, reference, number)
+        grant = get_grant(session, reference) if reference is not None else None
+        label = (grant.authority.code, grant.stage) if grant is not None else None
+    if label is not None:
+        label_run(*label)
     logger = get_run_logger()
     for answer in plan.settled:
         logger.info("%s : déjà %s, rien à ordonner", answer.label(),
@@ -120,6 +126,22 @@ def record_technical_failure(instalment_ids: list[int], batch_id: str, reason: s
     for answer in answers:
         get_run_logger().error("%s : échec technique, à ordonner de nouveau : %s", answer.label(), reason)
     return [_plain(a) for a in answers]
+
+
+@task(name="prévenir les collectivités", cache_policy=NO_CACHE)
+def notify_authorities(problems: list[payments.Problem], run_id: str, flow_name: str, run_name: str) -> int:
+    """A payment run that failed: one mail per grant concerned to its authority (queued
+    once per run and grant), with that grant's reasons. Returns how many were queued."""
+    by_reference: dict[str, list[str]] = {}
+    for problem in problems:
+        by_reference.setdefault(problem.reference, []).append(str(problem))
+    with unit_of_work() as session:
+        for reference, lines in by_reference.items():
+            mailing.queue(session, get_grant(session, reference), "run_failed", f"run-failed:{run_id}:{reference}", {
+                "flow_name": flow_name, "run_name": run_name, "reason": "\n".join(lines),
+                "failed_on": clock.today().isoformat(),
+            }, day=clock.today(), to_authority=True)
+    return len(by_reference)
 
 
 record_payment_confirmation = record_fact.with_options(name="enregistrer la confirmation de paiement du Trésor")

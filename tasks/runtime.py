@@ -6,7 +6,7 @@ from prefect.runtime import flow_run
 
 def actor() -> str:
     name = flow_run.get_name() if flow_run.get_id() else None
-    return f"prefect:{name}" if name else "grantflow"
+    return f"prefect:{name}"[:64] if name else "grantflow"  # events.actor is 64 characters
 
 
 def label_run(authority: str, stage: str) -> None:

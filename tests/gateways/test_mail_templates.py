@@ -35,6 +35,9 @@ CONTEXTS = {
                          "amount": Decimal("4250.50"), "grounds": "Dotation non redistribuée",
                          "due_on": date(2020, 3, 1), "association_name": "Faubourg Numérique",
                          "authority_name": "Communauté d'agglomération du Saint-Quentinois"},
+    "run_failed": {"grant_reference": "CASQ-2018-44208A", "flow_name": "convention-signature",
+                   "run_name": "signature CASQ-2018-44208A (association)", "association_name": "Faubourg Numérique",
+                   "failed_on": date(2018, 12, 3), "reason": "signature antérieure à la réception en préfecture"},
 }
 
 
@@ -204,3 +207,11 @@ def test_overriding_the_frame_changes_every_kind(tmp_path: Path):
 def test_override_folder_must_exist(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         render("reminder_before", REMINDER, override_dir=tmp_path / "absent")
+
+
+def test_a_failed_run_tells_what_failed_and_how_to_rerun():
+    subject, text, _ = render("run_failed", CONTEXTS["run_failed"])
+    assert subject == "Échec de « signature CASQ-2018-44208A (association) » (subvention CASQ-2018-44208A)"
+    assert "n'a pas abouti le 03/12/2018" in text
+    assert "Motif : signature antérieure à la réception en préfecture" in text
+    assert "« Retry »" in text

@@ -1,0 +1,108 @@
+"""Stage 4: paying the grant, instalment by instalment, exactly once (DOMAIN.md §4).
+
+A payment reads like the procedure: find the orders a crashed run left without an answer
+and ask the bank about them; check the conditions (act exécutoire, convention signed,
+SIRET, bank details); reserve the instalments; order the transfers with their
+idempotency keys and record the treasury's answers. A refused condition or a rejection
+fails the run with a French message naming the grant, the instalment and the reason,
+after the state was recorded; the run can then be rerun as it is (Prefect UI: "Retry",
+or the deployment run again with the same parameters): what was ordered or paid stays as
+it is, only what is still due is ordered.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from domain.calendar import format_date_fr
+from flows.hooks import notify_authority
+from grantflow import clock
+from grantflow.settings import get_settings
+from services.commands import PaymentConfirmation
+from services.payments import PaymentRunFailed, Problem, chunks, rejection
+from tasks.payments import (check_payment_conditions, claim_instalments, notify_authorities, order_transfers,
+                            record_payment_confirmation, record_technical_failure, resolve_unanswered_orders)
+
+
+def _day(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value) if value else clock.today()
+
+
+def _grant_payment_name() -> str:
+    # Short: the journal's actor is "prefect:" + this name, 64 characters at most.
+    parameters = flow_run.parameters
+    number = parameters.get("number")
+    return f"paiement {parameters['reference']}" + (f" n°{number}" if number else "")
+
+
+def _payment_run_name() -> str:
+    return f"virements au {format_date_fr(_day(flow_run.parameters.get('business_date')))}"
+
+
+def batch_id() -> str:
+    """One bank batch per flow run, named after it: a "Retry" from the UI keeps it."""
+    run_id = flow_run.get_id()
+    return uuid.UUID(str(run_id)).hex if run_id else uuid.uuid4().hex
+
+
+def _pay(business_date: dt.date, reference: str | None = None, number: int | None = None) -> dict[str, Any]:
+    logger = get_run_logger()
+    batch = batch_id()
+    recovered = resolve_unanswered_orders(reference, business_date)
+    plan = check_payment_conditions(business_date, reference, number)
+    problems: list[Problem] = list(plan["problems"])
+    claimed: list[int] = []
+    for chunk in chunks(plan["ready"], get_settings().payment_claim_batch):
+        claimed += claim_instalments(chunk, batch)
+    answers: list[dict[str, Any]] = []
+    if claimed:
+        try:
+            answers = order_transfers(claimed, batch, business_date)
+        except Exception as error:  # retries exhausted, or an order the bank's format refuses
+            reason = str(error) or type(error).__name__
+            for failed in record_technical_failure(claimed, batch, reason):
+                problems.append(Problem(failed["reference"], failed["number"], Decimal(failed["amount"]),
+                                        "technique", reason))
+    problems += [rejection(a["reference"], a["number"], Decimal(a["amount"]), a["reason"])
+                 for a in answers if a["status"] == "rejected"]
+    ordered = [a for a in answers if a["status"] in ("ordered", "paid")]
+    logger.info("remise %s du %s : %d versement(s) ordonné(s), %d réponse(s) retrouvée(s), %d en échec",
+                batch, format_date_fr(business_date), len(ordered), len(recovered), len(problems))
+    if problems:
+        if reference is None:  # a grant's own run tells its authority through its on_failure hook
+            notify_authorities(problems, batch, flow_run.get_flow_name() or "payment-run",
+                               flow_run.get_name() or batch)
+        raise PaymentRunFailed(problems, ordered=len(ordered))
+    return {"business_date": business_date.isoformat(), "batch_id": batch, "recovered": recovered,
+            "ordered": ordered, "settled": plan["settled"]}
+
+
+@flow(name="grant-payment", flow_run_name=_grant_payment_name, on_failure=[notify_authority],
+      description="Ordonne le versement d'une subvention (toutes les échéances dues, ou l'échéance n° donnée) : "
+                  "vérifie l'acte exécutoire, la convention signée, le SIRET et le RIB, puis transmet l'ordre au "
+                  "Trésor avec la clé d'idempotence de l'échéance. Relançable sans risque : jamais payé deux fois.")
+def grant_payment(reference: str, number: int | None = None, business_date: dt.date | None = None) -> dict[str, Any]:
+    return _pay(business_date or clock.today(), reference, number)
+
+
+@flow(name="payment-run", flow_run_name=_payment_run_name,
+      description="Les jours ouvrés : ordonne au Trésor toutes les échéances dues à la date (une remise par "
+                  "exécution), après avoir retrouvé la réponse des ordres restés sans réponse. Échoue en nommant "
+                  "chaque subvention, échéance et motif à corriger ; relançable sans risque.")
+def payment_run(business_date: dt.date | None = None) -> dict[str, Any]:
+    return _pay(business_date or clock.today())
+
+
+@flow(name="payment-confirmation", flow_run_name="confirmation de paiement {reference}",
+      on_failure=[notify_authority],
+      description="Enregistre la confirmation du Trésor : l'échéance n° est payée à la date donnée, l'obligation "
+                  "de paiement est remplie.")
+def payment_confirmation(reference: str, confirmation: PaymentConfirmation) -> dict[str, Any]:
+    return record_payment_confirmation(reference, confirmation)
