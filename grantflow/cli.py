@@ -18,7 +18,7 @@ from tasks.mail import mail_gateway
 
 
 def daily_jobs() -> list[simulation.DailyJob]:
-    return []
+    return [simulation.evaluations_and_closures(unit_of_work, get_settings())]
 
 
 def _store() -> None:

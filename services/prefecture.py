@@ -1,6 +1,8 @@
 """The act at the prefecture: its @CTES acknowledgement, and when it becomes enforceable."""
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -32,6 +34,17 @@ def record_receipt(session: Session, grant: Grant, receipt: commands.PrefectureR
     if receipt.received < deliberation.session_on:
         raise RuleViolation("received", receipt.received.isoformat(),
                             f"la réception par le préfet précède la séance du {deliberation.session_on:%d/%m/%Y}")
+    if receipt.published is not None and receipt.published < deliberation.session_on:
+        raise RuleViolation("published", receipt.published.isoformat(),
+                            f"la publication précède la séance du {deliberation.session_on:%d/%m/%Y} : "
+                            "un acte ne peut être publié avant d'avoir été délibéré")
+    other = session.scalar(sa.select(Grant.reference).join(Act, Act.grant_id == Grant.id)
+                           .where(Act.act_id == str(act_id)))
+    if other is not None:
+        # acts.act_id is unique in the store: one acknowledged act, one grant.
+        raise RuleViolation("act_id", str(act_id),
+                            f"cet acte est déjà enregistré pour la subvention {other} : un accusé de réception "
+                            "désigne un seul acte, déjà rattaché")
     act = Act(grant_id=grant.id, act_id=str(act_id), received_on=receipt.received, published_on=receipt.published,
               executoire_on=executoire_on(receipt.received, receipt.published),
               control_ends_on=legality_control_ends(receipt.received))
@@ -83,6 +96,9 @@ def _enforceable(session: Session, grant: Grant, act: Act, settings: Settings, *
     if act.executoire_on is None:
         return
     obligations.on_executoire(session, grant, act.executoire_on, settings)
+    if grant.starts_from not in ("executoire", "signature"):
+        # `duration.from` a date: the convention runs from that date, once the act is enforceable.
+        obligations.start(session, grant, dt.date.fromisoformat(grant.starts_from), settings)
     grants.advance(session, grant, act.executoire_on, actor=actor)
 
 
