@@ -40,6 +40,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         return 1
     for reference in report.created:
         print(f"chargé : {reference}")
+    for reference in report.completed:
+        print(f"historique complété : {reference}")
     for reference in report.unchanged:
         print(f"déjà présent, inchangé : {reference}")
     return 0

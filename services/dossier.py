@@ -5,12 +5,12 @@ through the same actions the flows run: any error leaves the store unchanged.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import typing
 import uuid
 from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -171,6 +171,7 @@ class DossierError(Exception):
 class LoadReport:
     created: list[str]
     unchanged: list[str]
+    completed: list[str] = dataclasses.field(default_factory=list)  # new history events applied
 
 
 _PYDANTIC_RULES: dict[str, str] = {
@@ -332,6 +333,42 @@ def _create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor:
     return grant
 
 
+def _apply_history(session: Session, grant: Grant, spec: GrantIn, settings: Settings, *, first: int,
+                   source: str, actor: str) -> None:
+    field_prefix = ""
+    try:
+        if first == 0 and spec.deliberation is not None:
+            field_prefix = "deliberation"
+            apply_event(session, grant, spec.deliberation, settings, actor=actor)
+        for index, event in enumerate(spec.history[first:], start=first):
+            field_prefix = f"history[{index}]"
+            apply_event(session, grant, event, settings, actor=actor)
+    except RuleViolation as violation:
+        name = violation.field
+        if field_prefix and not name.startswith(field_prefix):
+            name = f"{field_prefix}.{name}"
+        raise DossierError(_message(source, spec.reference, name, violation.value, violation.rule)) from violation
+
+
+def _already_loaded(grant: Grant, spec: GrantIn, source: str) -> int:
+    """How many history events of `spec` the store already has; refused if the file contradicts it.
+
+    A dossier loaded again may only add facts at the end of its history: everything
+    else goes through the flows (an amendment for the amount or the dates).
+    """
+    before, after = grant.dossier, spec.model_dump(mode="json", by_alias=True)
+    known = before.get("history", [])
+    changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k))
+    if changed:
+        raise DossierError(_message(source, spec.reference, changed[0], after.get(changed[0]),
+                                    "la subvention est déjà chargée avec une autre valeur : un dossier rechargé "
+                                    "ne peut que compléter son historique (avenant pour le reste)"))
+    if after.get("history", [])[:len(known)] != known:
+        raise DossierError(_message(source, spec.reference, "history", f"{len(known)} événement(s) déjà chargé(s)",
+                                    "l'historique déjà chargé ne peut pas être modifié, seulement complété"))
+    return len(known)
+
+
 def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, source: str,
                   actor: str) -> LoadReport:
     report = LoadReport(created=[], unchanged=[])
@@ -342,28 +379,23 @@ def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, sou
         _sync(session, Association, association.id, values)
     session.flush()
     for spec in dossier.grants:
-        if session.scalar(sa.select(Grant.id).where(Grant.reference == spec.reference)) is not None:
+        grant = session.scalars(sa.select(Grant).where(Grant.reference == spec.reference)).unique().one_or_none()
+        if grant is None:
+            try:
+                grant = _create_grant(session, spec, settings, actor=actor)
+            except RuleViolation as violation:
+                raise DossierError(_message(source, spec.reference, violation.field, violation.value,
+                                            violation.rule)) from violation
+            _apply_history(session, grant, spec, settings, first=0, source=source, actor=actor)
+            report.created.append(spec.reference)
+            continue
+        known = _already_loaded(grant, spec, source)
+        if known == len(spec.history):
             report.unchanged.append(spec.reference)
             continue
-        field_prefix = ""
-        try:
-            grant = _create_grant(session, spec, settings, actor=actor)
-            if spec.deliberation is not None:
-                field_prefix = "deliberation"
-                apply_event(session, grant, spec.deliberation, settings, actor=actor)
-            for index, event in enumerate(spec.history):
-                field_prefix = f"history[{index}]"
-                try:
-                    apply_event(session, grant, event, settings, actor=actor)
-                except NotImplementedError:
-                    raise RuleViolation("event", event.event,
-                                        "événement pas encore pris en charge par le chargement des dossiers") from None
-        except RuleViolation as violation:
-            field = violation.field
-            if field_prefix and not field.startswith(field_prefix):
-                field = f"{field_prefix}.{field}"
-            raise DossierError(_message(source, spec.reference, field, violation.value, violation.rule)) from violation
-        report.created.append(spec.reference)
+        _apply_history(session, grant, spec, settings, first=known, source=source, actor=actor)
+        grant.dossier = spec.model_dump(mode="json", by_alias=True)
+        report.completed.append(spec.reference)
     return report
 
 
@@ -377,4 +409,5 @@ def load_files(paths: Sequence[Path], settings: Settings, unit_of_work: Callable
             report = apply_dossier(session, dossier, settings, source=str(path), actor=actor)
             total.created += report.created
             total.unchanged += report.unchanged
+            total.completed += report.completed
     return total

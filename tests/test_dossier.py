@@ -408,3 +408,36 @@ def test_a_proposed_grant_without_its_vote_waits_for_the_council(store, capsys, 
     assert status == 1
     assert "CASQ-2018-SANS-VOTE" in err and "aucun vote du conseil" in err, err
     assert snapshot(store.engine) == before
+
+
+def test_a_dossier_loaded_again_with_new_facts_applies_only_those(store, capsys, tmp_path):
+    dossier = casq()
+    path = write(tmp_path / "casq.yaml", dossier)
+    assert run(capsys, "load", str(path))[0] == 0
+    dossier["grants"][0]["history"].append({"event": "signature", "party": "association", "on": "2018-12-20"})
+    write(path, dossier)
+    code, out, _ = run(capsys, "load", str(path))
+    assert code == 0 and "historique complété : CASQ-2018-INNOSPRINT" in out
+    view = show(capsys, "CASQ-2018-INNOSPRINT")
+    assert [e["kind"] for e in view["events"]].count("signature") == 1
+    assert view["stage"] == "signature"
+    before = snapshot(store.engine)
+    assert "inchangé" in run(capsys, "load", str(path))[1]  # the same file a third time: nothing
+    assert snapshot(store.engine) == before
+
+
+def test_a_dossier_loaded_again_cannot_rewrite_what_is_known(store, capsys, tmp_path):
+    dossier = casq()
+    path = write(tmp_path / "casq.yaml", dossier)
+    assert run(capsys, "load", str(path))[0] == 0
+    before = snapshot(store.engine)
+    changed = copy.deepcopy(dossier)
+    changed["grants"][0]["amount"] = "36000.00"
+    changed["grants"][0]["payments"][0]["amount"] = "36000.00"
+    code, _, err = run(capsys, "load", str(write(path, changed)))
+    assert code == 1 and "amount" in err and "avenant" in err
+    rewritten = copy.deepcopy(dossier)
+    rewritten["grants"][0]["history"][0]["received"] = "2018-12-13"
+    code, _, err = run(capsys, "load", str(write(path, rewritten)))
+    assert code == 1 and "seulement complété" in err
+    assert snapshot(store.engine) == before
