@@ -233,6 +233,9 @@ class Refund(Base):
     titre_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
     issued_on: Mapped[dt.date | None]
     due_on: Mapped[dt.date | None]
+    # Each sum received against the titre ({on, amount} as text): a partial refund leaves
+    # the rest due, and the same receipt recorded twice is counted once.
+    receipts: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Message(Base):
@@ -261,7 +264,8 @@ class Message(Base):
     context: Mapped[dict[str, Any] | None]  # template variables of non-reminder messages
     copy_authority: Mapped[bool] = mapped_column(default=False)
     queued_on: Mapped[dt.date]
-    status: Mapped[str] = mapped_column(sa.String(16), default="queued")  # queued | sent
+    # queued | sent | failed | withdrawn (its obligation was fulfilled before it went out)
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(Instant)

@@ -13,12 +13,15 @@ from db.session import unit_of_work
 from domain.errors import RuleViolation
 from grantflow.settings import get_settings
 from grantflow import clock
-from services import audit, dossier, journal, opendata, reading, simulation
+from services import audit, dossier, journal, opendata, payments, reading, simulation
 from tasks.mail import mail_gateway
 
 
 def daily_jobs() -> list[simulation.DailyJob]:
-    return [simulation.evaluations_and_closures(unit_of_work, get_settings())]
+    """What the scheduled deployments do each day besides the sweep, in the same order."""
+    settings = get_settings()
+    return [payments.daily_payments(unit_of_work, settings),
+            simulation.evaluations_and_closures(unit_of_work, settings)]
 
 
 def _store() -> None:

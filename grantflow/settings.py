@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     payment_days_after_notification: int = 60
     wait_for_legality_control: bool = False
     titre_floor: Decimal = Decimal("15.00")
+    titre_payment_days: int = 30  # a titre de recette is paid within 30 days (then the next working day)
+    # Payments: instalments claimed per transaction by a payment run (one bank batch per run).
+    payment_claim_batch: int = 500
 
     @property
     def resolved_database_url(self) -> str:

@@ -116,8 +116,26 @@ class RefundReceived(Command):
     amount: Amount = Field(title="Montant reversé (EUR)")
 
 
+class AmendmentInstalment(Command):
+    amount: Amount = Field(title="Montant (EUR)")
+    due: dt.date | None = Field(default=None, title="Échéance (sinon 60 jours après l'avenant)")
+
+
+class Amendment(Command):
+    """An avenant: the convention extended (new end date), optionally with an extra amount."""
+
+    event: Literal["amendment"] = "amendment"
+    on: dt.date = Field(title="Date de signature de l'avenant")
+    number: int | None = Field(default=None, ge=1, title="N° de l'avenant (sinon le suivant)")
+    ends_on: dt.date = Field(title="Nouvelle date de fin de la convention (dernier jour)")
+    extra_amount: Amount | None = Field(default=None, title="Montant supplémentaire (EUR)")
+    instalments: list[AmendmentInstalment] = Field(
+        default_factory=list, title="Échéances du montant supplémentaire (sinon une seule)")
+    text: str = Field(default="", max_length=20_000, title="Objet de l'avenant")
+
+
 HistoryEvent = Annotated[
     PrefectureReceipt | ControlRestarted | Signature | PaymentConfirmation | ProgressReport
-    | ReportAnswer | Disbursement | RefundReceived,
+    | ReportAnswer | Disbursement | RefundReceived | Amendment,
     Field(discriminator="event"),
 ]

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Grant
 from grantflow.settings import Settings
-from services import commands, deliberation, payments, prefecture, reporting, signature
+from services import (amendments, closure, commands, deliberation, disbursements, payments, prefecture, reporting,
+                      signature)
 
 
 def apply_event(session: Session, grant: Grant, event: commands.Command, settings: Settings, *,
@@ -27,4 +28,7 @@ HANDLERS: dict[type, Callable[[Session, Grant, Any, Settings, str], Any]] = {
     commands.ProgressReport: lambda s, g, e, st, a: reporting.record_report(s, g, e, st, actor=a),
     commands.ReportAnswer: lambda s, g, e, st, a: reporting.record_answer(s, g, e, actor=a),
     commands.PaymentConfirmation: lambda s, g, e, st, a: payments.confirm_payment(s, g, e, st, actor=a),
+    commands.Disbursement: lambda s, g, e, st, a: disbursements.record_disbursement(s, g, e, st, actor=a),
+    commands.RefundReceived: lambda s, g, e, st, a: closure.record_refund(s, g, e, st, actor=a),
+    commands.Amendment: lambda s, g, e, st, a: amendments.record_amendment(s, g, e, st, actor=a),
 }

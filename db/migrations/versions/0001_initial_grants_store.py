@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:01:53.642354
+Create Date: 2026-11-23 13:17:17.833304
 """
 from __future__ import annotations
 
@@ -214,6 +214,7 @@ def upgrade() -> None:
     sa.Column('titre_number', sa.String(length=32), nullable=True),
     sa.Column('issued_on', sa.Date(), nullable=True),
     sa.Column('due_on', sa.Date(), nullable=True),
+    sa.Column('receipts', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], name=op.f('fk_refunds_grant_id_grants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refunds')),
     sa.UniqueConstraint('grant_id', name=op.f('uq_refunds_grant_id')),

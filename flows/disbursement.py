@@ -1,0 +1,28 @@
+"""The money of a convention as the association reports it: what it redistributed to
+project holders, and what it refunds against a titre de recette."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.hooks import notify_authority
+from services.commands import Disbursement, RefundReceived
+from tasks.closure import record_disbursement, record_refund
+
+
+@flow(name="disbursement-recorded", on_failure=[notify_authority],
+      flow_run_name="versement à {disbursement.beneficiary} {reference}",
+      description="Enregistre un versement de l'association à un porteur de projet (dépense éligible pendant la "
+                  "convention). Le total redistribué ne peut pas dépasser le montant de la subvention ; après le "
+                  "calcul de la clôture, aucun versement ne peut plus être ajouté.")
+def disbursement_recorded(reference: str, disbursement: Disbursement) -> dict[str, Any]:
+    return record_disbursement(reference, disbursement)
+
+
+@flow(name="refund-received", on_failure=[notify_authority],
+      flow_run_name="reversement {reference}",
+      description="Enregistre un reversement reçu au titre de recette : un reversement partiel laisse le reste "
+                  "dû (les relances continuent) ; le paiement complet solde le titre et clôt la subvention.")
+def refund_received(reference: str, refund: RefundReceived) -> dict[str, Any]:
+    return record_refund(reference, refund)

@@ -1,0 +1,164 @@
+"""Avenants: a convention extended (seed 002 art. 5: "ne pourra se renouveler que par avenant
+express"), optionally with an extra amount paid in its own instalments.
+
+The history stays whole and the obligations follow the new end:
+
+- the end date moves (never earlier: a convention is shortened by termination, not here);
+  the avenant is signed while the convention runs (stages signature or active, on or
+  before the current end);
+- report obligations are recomputed from the start to the new end with the same rules
+  (domain.obligations.report_due_dates): the new ones are added, an open one whose date
+  changed is rescheduled, a report already received stays as it was;
+- the evaluations that fell at the old end (the final one) move to the new end; earlier
+  ones (mid-term) keep their date; the financial report moves to 6 months after the new end;
+- an extra amount raises the grant; its instalments must add up to it exactly (one
+  instalment 60 days after the avenant when none is given, loi 2000-321 art. 10) and each
+  gets its payment obligation; whether a convention is compulsory is recomputed on the new
+  amount (above 23,000 EUR), and if it becomes so the signatures are asked for;
+- every change is journaled in one `amendment` event (before and after), in the same
+  transaction; the same avenant recorded twice changes nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from db.models import Evaluation, Event, Grant, Instalment, Obligation, Signature
+from domain import obligations as rules
+from domain.calendar import format_date_fr
+from domain.convention import convention_required
+from domain.errors import RuleViolation
+from domain.lifecycle import InstalmentStatus, Stage
+from domain.money import ZERO, check_instalments, format_amount, format_amount_fr
+from grantflow.settings import Settings
+from services import commands, journal, obligations
+
+AMENDABLE_STAGES = (Stage.SIGNATURE.value, Stage.ACTIVE.value)
+OPEN = ("pending", "overdue")
+
+
+def _months_between(start: dt.date, end: dt.date) -> int:
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return months - 1 if end.day < start.day else months
+
+
+def _previous(session: Session, grant: Grant) -> list[dict[str, Any]]:
+    return [e.payload for e in session.scalars(sa.select(Event).where(Event.grant_id == grant.id,
+                                                                      Event.kind == "amendment")
+                                               .order_by(Event.seq))]
+
+
+def _obligation(session: Session, grant: Grant, kind: str, number: int) -> Obligation | None:
+    return session.scalars(sa.select(Obligation).where(Obligation.grant_id == grant.id, Obligation.kind == kind,
+                                                       Obligation.number == number)).one_or_none()
+
+
+def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, settings: Settings, *,
+                     actor: str) -> dict[str, Any]:
+    previous = _previous(session, grant)
+    for payload in previous:
+        if (payload.get("on") == fact.on.isoformat() and payload.get("ends_on") == fact.ends_on.isoformat()
+                and fact.number in (None, payload.get("number"))):
+            return payload  # the same avenant again (a retried run, a dossier loaded again)
+    number = fact.number or len(previous) + 1
+    for payload in previous:
+        if payload.get("number") == number:
+            raise RuleViolation("number", number, f"l'avenant n°{number} est déjà enregistré (signé le "
+                                                  f"{format_date_fr(dt.date.fromisoformat(payload['on']))})")
+    if grant.stage not in AMENDABLE_STAGES or grant.ends_on is None or grant.starts_on is None:
+        raise RuleViolation("on", fact.on.isoformat(),
+                            f"la subvention est à l'étape « {grant.stage} » : un avenant modifie une convention en "
+                            "cours (étapes signature ou active, convention commencée)")
+    if fact.on < grant.starts_on or fact.on > grant.ends_on:
+        raise RuleViolation("on", fact.on.isoformat(),
+                            f"un avenant se signe pendant la convention (du {format_date_fr(grant.starts_on)} au "
+                            f"{format_date_fr(grant.ends_on)}) ; après sa fin, c'est une nouvelle subvention")
+    if fact.ends_on <= grant.ends_on:
+        raise RuleViolation("ends_on", fact.ends_on.isoformat(),
+                            f"la nouvelle fin doit être postérieure à la fin actuelle de la convention "
+                            f"({format_date_fr(grant.ends_on)})")
+    if fact.instalments and not fact.extra_amount:
+        raise RuleViolation("instalments", [format_amount(i.amount) for i in fact.instalments],
+                            "des échéances sont données sans montant supplémentaire (extra_amount)")
+    extra_instalments = []
+    if fact.extra_amount:
+        extra_instalments = fact.instalments or [commands.AmendmentInstalment(amount=fact.extra_amount)]
+        check_instalments([i.amount for i in extra_instalments], fact.extra_amount, field="instalments")
+        for index, instalment in enumerate(extra_instalments):
+            if instalment.due is not None and instalment.due < fact.on:
+                raise RuleViolation(f"instalments[{index}].due", instalment.due.isoformat(),
+                                    f"échéance antérieure à l'avenant ({format_date_fr(fact.on)})")
+
+    old_end, grant.ends_on = grant.ends_on, fact.ends_on
+    changes: list[dict[str, Any]] = []
+
+    def due(day: dt.date) -> dt.date:
+        return obligations.deadline(grant, day, settings)
+
+    def move(obligation: Obligation | None, kind: str, number: int, label: str, debtor: str, on: dt.date) -> None:
+        if obligation is None:
+            obligations.ensure(session, grant, kind, number, label=label, debtor=debtor, due_on=on)
+            changes.append({"kind": kind, "number": number, "due_on_before": None, "due_on": on})
+        elif obligation.status in OPEN and obligation.due_on != on:
+            changes.append({"kind": kind, "number": number, "due_on_before": obligation.due_on, "due_on": on})
+            obligations.reschedule(obligation, on)
+
+    if grant.reports_every_months:
+        for n, day in enumerate(rules.report_due_dates(grant.starts_on, grant.ends_on, grant.reports_every_months),
+                                start=1):
+            move(_obligation(session, grant, "report", n), "report", n, f"compte rendu n°{n}",
+                 obligations.ASSOCIATION, due(day))
+    evaluations = list(session.scalars(sa.select(Evaluation).where(Evaluation.grant_id == grant.id)
+                                       .order_by(Evaluation.at_months, Evaluation.id)))
+    final_day = grant.ends_on + dt.timedelta(days=1)
+    for n, evaluation in enumerate(evaluations, start=1):
+        if evaluation.done_on is not None:
+            continue
+        if rules.evaluation_due_date(grant.starts_on, evaluation.at_months) > old_end:
+            evaluation.at_months = _months_between(grant.starts_on, final_day)
+            move(_obligation(session, grant, "evaluation", n), "evaluation", n, f"évaluation {evaluation.name}",
+                 obligations.AUTHORITY, due(final_day))
+    move(_obligation(session, grant, "financial_report", 1), "financial_report", 1,
+         "compte rendu financier (Cerfa 15059)", obligations.ASSOCIATION,
+         due(rules.financial_report_due(grant.ends_on)))
+
+    new_instalments = []
+    if fact.extra_amount:
+        grant.amount = grant.amount + fact.extra_amount
+        last = session.scalar(sa.select(sa.func.max(Instalment.number)).where(Instalment.grant_id == grant.id)) or 0
+        for offset, spec in enumerate(extra_instalments, start=1):
+            due_on = spec.due or due(fact.on + dt.timedelta(days=settings.payment_days_after_notification))
+            instalment = Instalment(grant_id=grant.id, number=last + offset, amount=spec.amount, due_on=due_on,
+                                    status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex)
+            session.add(instalment)
+            new_instalments.append({"number": instalment.number, "amount": format_amount(spec.amount),
+                                    "due_on": due_on})
+            obligations.ensure(session, grant, "payment", instalment.number,
+                               label=f"versement n°{instalment.number} ({format_amount_fr(spec.amount)})",
+                               debtor=obligations.AUTHORITY, due_on=due_on)
+            changes.append({"kind": "payment", "number": instalment.number, "due_on_before": None, "due_on": due_on})
+        session.flush()
+    required_before = grant.convention_required
+    grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
+    if grant.convention_required and not required_before:
+        signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
+        for party, debtor, who in (("association", obligations.ASSOCIATION, "l'association"),
+                                   ("authority", obligations.AUTHORITY, "la collectivité")):
+            if party not in signed:
+                on = due(fact.on + dt.timedelta(days=settings.signature_days))
+                obligations.ensure(session, grant, f"signature_{party}", 1,
+                                   label=f"signature de la convention par {who}", debtor=debtor, due_on=on)
+                changes.append({"kind": f"signature_{party}", "number": 1, "due_on_before": None, "due_on": on})
+
+    payload: dict[str, Any] = {
+        "number": number, "on": fact.on.isoformat(), "ends_on_before": old_end.isoformat(),
+        "ends_on": grant.ends_on.isoformat(), "extra_amount": format_amount(fact.extra_amount or ZERO),
+        "amount": format_amount(grant.amount), "instalments": new_instalments,
+        "convention_required": grant.convention_required, "obligations": changes, "text": fact.text,
+    }
+    journal.append(session, grant, "amendment", payload, actor=actor)
+    return payload

@@ -1,0 +1,223 @@
+"""Closure of a convention and the refund of what was not spent (DOMAIN.md §6, seed 002 art. 4.1).
+
+When the grant enters `closing` (the day after the convention ends), `close` computes:
+
+    refund = paid - eligible spending        never negative, to the cent (domain.refund)
+
+where eligible spending is what the association redistributed to project holders within
+the convention period. Then:
+
+- the convention lets the association keep the unspent money (`unspent: keep`): nothing
+  is claimed, the grant closes;
+- nothing to refund: the grant closes at once;
+- less than the floor (15 EUR, CGCT D1611-1, `settings.titre_floor`): no titre de recette
+  can be issued; the refund is waived, the journal says so, the grant closes;
+- otherwise a titre de recette is issued: a number unique in the store ("TR-2019-000001",
+  per year of issue), the amount, the grounds citing the convention, a due date 30 days
+  later (`settings.titre_payment_days`) moved to the next working day (the authority's
+  department, `settings.shift_deadlines_to_working_day`); the letter is mailed to the
+  association and a "refund" obligation (debtor: the association) makes the daily sweep
+  remind it until it has paid.
+
+Each refund received (`{event: refund, on, amount}`) is recorded; a partial one leaves the
+rest due (the obligation stays open, its label says what is left); the full amount settles
+the refund and the grant moves closing -> closed through the lifecycle guards.
+
+Simplification (stated): the contradictory procedure before the titre (notice, period for
+observations, decision) is done outside grantflow; the titre is issued at closure and the
+two-month period to contest it (CGCT L1617-5) is journaled with it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from db.models import Grant, Obligation, Refund
+from domain.calendar import format_date_fr
+from domain.errors import RuleViolation
+from domain.lifecycle import Stage
+from domain.money import ZERO, format_amount, format_amount_fr
+from domain.refund import contest_deadline, refund_due, titre_required
+from grantflow.settings import Settings
+from services import commands, grants, journal, mailing, obligations
+from services.disbursements import eligible_spending, total_paid
+from services.evaluation import withdraw_reminders
+from services.grants import get_grant
+
+DUE, WAIVED, PAID = "due", "waived", "paid"
+# Seed 002, art. 4.1 ("Dotation"): "Si à la fin de la période de validité de cette convention,
+# l'intégralité de la dotation n'a pas été redistribuée aux porteurs de projets, la somme
+# restante sera restituée à l'Agglomération".
+CLAUSE = "article 4.1 de la convention"
+
+
+@dataclass(frozen=True)
+class ClosureOutcome:
+    reference: str
+    paid: Decimal
+    eligible: Decimal
+    refund: Refund
+    stage: str
+    message: str  # the French sentence the journal and the flow's log say
+
+    @property
+    def titre_number(self) -> str | None:
+        return self.refund.titre_number
+
+
+def next_titre_number(session: Session, year: int) -> str:
+    """TR-<year>-<6 digits>, following the highest of that year in the store (the unique
+    constraint on titre_number refuses a duplicate if two closures race)."""
+    prefix = f"TR-{year}-"
+    last = session.scalar(sa.select(sa.func.max(Refund.titre_number)).where(Refund.titre_number.like(f"{prefix}%")))
+    sequence = int(last.removeprefix(prefix)) + 1 if last else 1
+    return f"{prefix}{sequence:06d}"
+
+
+def grounds_text(grant: Grant, paid: Decimal, eligible: Decimal, amount: Decimal) -> str:
+    return (f"Reversement de la part de la subvention non utilisée, en application de l'{CLAUSE} : la dotation "
+            f"non redistribuée aux porteurs de projets à la fin de la convention (du "
+            f"{format_date_fr(grant.starts_on)} au {format_date_fr(grant.ends_on)}) est restituée à la "
+            f"collectivité. Versé : {format_amount_fr(paid)} ; redistribué aux porteurs de projets pendant la "
+            f"convention : {format_amount_fr(eligible)} ; à reverser : {format_amount_fr(amount)}.")
+
+
+def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, actor: str) -> ClosureOutcome:
+    """Compute the refund of a grant in `closing` and claim it (or not); idempotent."""
+    existing = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
+    if existing is not None:
+        return ClosureOutcome(grant.reference, total_paid(session, grant), eligible_spending(session, grant),
+                              existing, grant.stage, "clôture déjà calculée")
+    if grant.stage != Stage.CLOSING.value:
+        raise RuleViolation("stage", grant.stage,
+                            f"la clôture se calcule quand la convention est terminée (étape « closing ») ; "
+                            f"{grant.reference} est à l'étape « {grant.stage} »"
+                            + (f", convention jusqu'au {format_date_fr(grant.ends_on)}" if grant.ends_on else ""))
+    paid, eligible = total_paid(session, grant), eligible_spending(session, grant)
+    computed = refund_due(paid, eligible)
+    unspent = paid - eligible if paid > eligible else ZERO
+    if grant.unspent == "keep":
+        amount, status, number = ZERO, WAIVED, None
+        grounds = (f"La convention laisse à l'association la part non utilisée ({format_amount_fr(unspent)}) : "
+                   "rien n'est à reverser.")
+        message = grounds
+    elif computed == 0:
+        amount, status, number = ZERO, WAIVED, None
+        grounds = (f"Versé : {format_amount_fr(paid)} ; redistribué aux porteurs de projets pendant la convention : "
+                   f"{format_amount_fr(eligible)} : rien à reverser.")
+        message = "rien à reverser : la subvention est close"
+    elif not titre_required(computed, floor=settings.titre_floor):
+        amount, status, number = computed, WAIVED, None
+        floor = f"{settings.titre_floor.normalize():f}"
+        message = f"montant inférieur au seuil de {floor} EUR : pas de titre de recette"
+        grounds = (f"{grounds_text(grant, paid, eligible, computed)} Montant inférieur au seuil de {floor} EUR "
+                   "(CGCT D1611-1) : pas de titre de recette, la créance est abandonnée.")
+    else:
+        amount, status, number = computed, DUE, next_titre_number(session, day.year)
+        grounds = grounds_text(grant, paid, eligible, computed)
+        message = f"titre de recette {number} émis : {format_amount_fr(computed)} à reverser"
+    refund = Refund(grant_id=grant.id, amount=amount, received=ZERO, status=status, grounds=grounds,
+                    titre_number=number, issued_on=day if number else None, receipts=[])
+    session.add(refund)
+    session.flush()
+    payload: dict[str, object] = {"paid": format_amount(paid), "eligible_spending": format_amount(eligible),
+                                  "refund": format_amount(amount), "unspent": grant.unspent, "status": status,
+                                  "reason": message}
+    if number is not None:
+        due_on = obligations.deadline(grant, day + dt.timedelta(days=settings.titre_payment_days), settings)
+        refund.due_on = due_on
+        payload |= {"titre_number": number, "due_on": due_on, "contest_until": contest_deadline(day)}
+        journal.append(session, grant, "titre_de_recette", payload, actor=actor)
+        obligations.ensure(session, grant, "refund", 1, label=_refund_label(refund), debtor=obligations.ASSOCIATION,
+                           due_on=due_on)
+        mailing.queue(session, grant, "titre_de_recette", f"titre:{number}", {
+            "titre_number": number, "amount": format_amount(amount), "grounds": grounds, "due_on": due_on.isoformat(),
+        }, day=day)
+    else:
+        journal.append(session, grant, "refund_waived", payload, actor=actor)
+    grants.advance(session, grant, day, actor=actor)
+    return ClosureOutcome(grant.reference, paid, eligible, refund, grant.stage, message)
+
+
+def _refund_label(refund: Refund) -> str:
+    left = refund.amount - refund.received
+    text = f"reversement du titre de recette {refund.titre_number} ({format_amount_fr(refund.amount)})"
+    if refund.received:
+        text += f", reste dû {format_amount_fr(left)}"
+    return text
+
+
+def record_refund(session: Session, grant: Grant, fact: commands.RefundReceived, settings: Settings, *,
+                  actor: str) -> Refund:
+    """Money received against the titre: partial leaves the rest due; full settles and closes."""
+    refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
+    if refund is None or refund.titre_number is None:
+        why = ("la clôture n'a pas encore été calculée" if refund is None
+               else "aucun titre de recette n'a été émis (rien à reverser)")
+        raise RuleViolation("amount", format_amount(fact.amount),
+                            f"reversement inattendu pour {grant.reference} : {why}")
+    receipt = {"on": fact.on.isoformat(), "amount": format_amount(fact.amount)}
+    if receipt in (refund.receipts or []):
+        return refund  # the same receipt recorded again (a retried run, a dossier reloaded)
+    if refund.status == PAID:
+        raise RuleViolation("amount", format_amount(fact.amount),
+                            f"le titre de recette {refund.titre_number} est déjà soldé "
+                            f"({format_amount_fr(refund.amount)} reçus)")
+    if fact.amount <= 0:
+        raise RuleViolation("amount", format_amount(fact.amount), "un reversement est strictement positif")
+    if refund.issued_on is not None and fact.on < refund.issued_on:
+        raise RuleViolation("on", fact.on.isoformat(), f"encaissement antérieur à l'émission du titre "
+                                                       f"{refund.titre_number} ({format_date_fr(refund.issued_on)})")
+    left = refund.amount - refund.received
+    if fact.amount > left:
+        raise RuleViolation("amount", format_amount(fact.amount),
+                            f"montant supérieur au reste dû sur le titre {refund.titre_number} "
+                            f"({format_amount_fr(left)} sur {format_amount_fr(refund.amount)}) : le trop-perçu "
+                            f"de {format_amount_fr(fact.amount - left)} serait à rembourser")
+    refund.received = refund.received + fact.amount
+    refund.receipts = [*(refund.receipts or []), receipt]
+    left = refund.amount - refund.received
+    journal.append(session, grant, "refund_received", {
+        "on": fact.on, "amount": format_amount(fact.amount), "received": format_amount(refund.received),
+        "left": format_amount(left), "titre_number": refund.titre_number}, actor=actor)
+    obligation = session.scalars(sa.select(Obligation).where(
+        Obligation.grant_id == grant.id, Obligation.kind == "refund", Obligation.number == 1)).one_or_none()
+    if left == 0:
+        refund.status = PAID
+        done = obligations.fulfil(session, grant, "refund", 1, fact.on)
+        withdraw_reminders(session, done)
+        grants.advance(session, grant, fact.on, actor=actor)
+    elif obligation is not None:
+        obligation.label = _refund_label(refund)
+    return refund
+
+
+# -- what falls due -----------------------------------------------------------------
+
+def due_closures(session: Session, *, limit: int | None = None) -> list[str]:
+    """References of the grants in `closing` whose refund is not computed yet (one query)."""
+    query = (sa.select(Grant.reference).where(Grant.stage == Stage.CLOSING.value,
+                                              ~sa.exists().where(Refund.grant_id == Grant.id))
+             .order_by(Grant.ends_on, Grant.reference))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def run_due(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: Settings, day: dt.date, *,
+            actor: str, limit: int | None = None) -> list[str]:
+    """Every closure to compute on `day`, each in its own transaction (the simulation's daily job)."""
+    with unit_of_work() as session:
+        due = due_closures(session, limit=limit)
+    lines = []
+    for reference in due:
+        with unit_of_work() as session:
+            outcome = close(session, get_grant(session, reference, for_update=True), settings, day=day, actor=actor)
+        lines.append(f"{reference} : clôture, {outcome.message} (étape {outcome.stage})")
+    return lines
