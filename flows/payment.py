@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 
 from domain.calendar import format_date_fr
 from flows.hooks import notify_authority
+from flows.naming import dated
 from grantflow import clock
 from grantflow.settings import get_settings
 from services.commands import PaymentConfirmation
@@ -29,21 +30,11 @@ from tasks.payments import (check_payment_conditions, claim_instalments, notify_
                             record_payment_confirmation, record_technical_failure, resolve_unanswered_orders)
 
 
-def _day(value: Any) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value) if value else clock.today()
-
-
 def _grant_payment_name() -> str:
     # Short: the journal's actor is "prefect:" + this name, 64 characters at most.
     parameters = flow_run.parameters
     number = parameters.get("number")
     return f"paiement {parameters['reference']}" + (f" n°{number}" if number else "")
-
-
-def _payment_run_name() -> str:
-    return f"virements au {format_date_fr(_day(flow_run.parameters.get('business_date')))}"
 
 
 def batch_id() -> str:
@@ -92,7 +83,7 @@ def grant_payment(reference: str, number: int | None = None, business_date: dt.d
     return _pay(business_date or clock.today(), reference, number)
 
 
-@flow(name="payment-run", flow_run_name=_payment_run_name,
+@flow(name="payment-run", flow_run_name=dated("virements au"),
       description="Les jours ouvrés : ordonne au Trésor toutes les échéances dues à la date (une remise par "
                   "exécution), après avoir retrouvé la réponse des ordres restés sans réponse. Échoue en nommant "
                   "chaque subvention, échéance et motif à corriger ; relançable sans risque.")

@@ -7,12 +7,13 @@ from typing import Any
 from prefect import flow
 
 from flows.closure import start_due_evaluations_and_closures
+from flows.naming import dated
 from grantflow import clock
 from tasks.mail import send_queued_mail
 from tasks.sweep import publish_mail_report, publish_portfolio, sweep_day
 
 
-@flow(name="daily-sweep", flow_run_name="balayage du {business_date}",
+@flow(name="daily-sweep", flow_run_name=dated("balayage du"),
       description="Pour un jour ouvré (par défaut aujourd'hui, Europe/Paris) : fait avancer les subventions dont "
                   "les conditions sont remplies, marque les obligations en retard et programme les relances "
                   "(avant l'échéance, le jour même, puis escalades) ; lance les évaluations échues et la clôture des "

@@ -29,8 +29,10 @@ def now() -> pendulum.DateTime:
 
 
 def today() -> dt.date:
-    """The current business date: the Europe/Paris calendar day."""
-    return now().date()
+    """The current business date: the Europe/Paris calendar day (a plain date: sqlite3
+    cannot bind pendulum's Date subclass)."""
+    day = now().date()
+    return dt.date(day.year, day.month, day.day)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,20 +40,54 @@ def append(session: Session, grant: Grant, kind: str, payload: dict[str, Any], *
     append_many(session, [NewEvent(grant.id, kind, payload)], actor=actor)
 
 
+APPEND_CHUNK = 1000  # events per round trip of append_many
+
+
 def append_many(session: Session, new_events: Iterable[NewEvent], *, actor: str) -> int:
-    """Journal many events in two statements whatever their number (used by the sweep)."""
-    new_events = list(new_events)
-    if not new_events:
+    """Journal many events: two statements per chunk of APPEND_CHUNK events (the heads of
+    their grants' chains, then one INSERT), whatever their total number.
+
+    `new_events` is consumed one chunk at a time and nothing is kept from one chunk to
+    the next (each chunk reads its heads after the previous chunk's INSERT), so a
+    generator of any length is journalled in bounded memory. Events of the same grant
+    are chained in the order given. The set-based sweep writes its events in SQL
+    instead (services.journal_sql), with the same hashes.
+    """
+    events = iter(new_events)
+    chunk = list(islice(events, APPEND_CHUNK))
+    if not chunk:
         return 0
     session.flush()
-    grant_ids = {e.grant_id for e in new_events}
+    at = clock.now()
+    business_date = at.date()
+    written = 0
+    while chunk:
+        heads = _heads(session, {e.grant_id for e in chunk})
+        rows = []
+        for event in chunk:
+            seq, prev_hash = heads.get(event.grant_id, (0, GENESIS))
+            seq += 1
+            payload = json.loads(_canonical(event.payload))  # dates and Decimals as strings
+            digest = event_hash(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
+                                actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash)
+            heads[event.grant_id] = (seq, digest)
+            rows.append(dict(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
+                             actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, hash=digest))
+        session.execute(sa.insert(Event), rows)
+        written += len(rows)
+        chunk = list(islice(events, APPEND_CHUNK))
+    return written
+
+
+def _heads(session: Session, grant_ids: set[int]) -> dict[int, tuple[int, str]]:
+    """The last (seq, hash) of each of these grants' chains, as this transaction sees them."""
     last = (
         sa.select(Event.grant_id, sa.func.max(Event.seq).label("seq"))
         .where(Event.grant_id.in_(grant_ids))
         .group_by(Event.grant_id)
         .subquery()
     )
-    heads = {
+    return {
         grant_id: (seq, digest)
         for grant_id, seq, digest in session.execute(
             sa.select(Event.grant_id, Event.seq, Event.hash).join(
@@ -60,20 +95,6 @@ def append_many(session: Session, new_events: Iterable[NewEvent], *, actor: str)
             )
         )
     }
-    at = clock.now()
-    business_date = at.date()
-    rows = []
-    for event in new_events:
-        seq, prev_hash = heads.get(event.grant_id, (0, GENESIS))
-        seq += 1
-        payload = json.loads(_canonical(event.payload))  # dates and Decimals as strings
-        digest = event_hash(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
-                            actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash)
-        heads[event.grant_id] = (seq, digest)
-        rows.append(dict(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
-                         actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, hash=digest))
-    session.execute(sa.insert(Event), rows)
-    return len(rows)
 
 
 @dataclass(frozen=True)

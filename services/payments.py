@@ -369,6 +369,8 @@ def record_outcome(session: Session, instalment: Instalment, grant: Grant, outco
         if instalment.status == ORDERED.value and instalment.ordered_at is None:
             instalment.ordered_at, instalment.reason = clock.now(), None
             _journal(session, instalment, "payment_ordered", {**payload, "amount": instalment.amount}, actor)
+            # The authority's obligation is to order the payment by the deadline: done.
+            obligations.fulfil(session, grant, "payment", instalment.number, business_date)
         if outcome.status == "paid" and instalment.status != PAID.value:
             _mark_paid(session, instalment, grant, business_date, actor=actor, source="treasury")
     elif outcome.status == "rejected":

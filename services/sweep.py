@@ -1,9 +1,25 @@
 """The daily sweep: set-based SQL over grants and obligations for one business date.
 
 A fixed number of statements whatever the number of grants (never one task, one query
-or one object per grant). Running it again for the same day, or for an earlier day,
-changes nothing more: transitions and overdue marks only move forward, and a reminder
-is unique per (obligation, level) and never queued below a level already queued.
+or one object per grant), and nothing per grant comes back to Python: the grants to move
+and the obligations to mark are staged in temporary tables, applied from there, and
+journalled by one INSERT ... SELECT that computes the hash chain in SQL
+(`services.journal_sql`). Memory does not grow with the number of grants.
+
+Running it again for the same day, or for an earlier day, changes nothing more:
+transitions and overdue marks only move forward, and a reminder is unique per
+(obligation, level) and never queued below a level already queued.
+
+Several sweeps at once (PostgreSQL): a grant's journal is written by whoever holds the
+grant's row lock. Each sweep first claims, with `FOR UPDATE SKIP LOCKED`, the grants it
+has something to journal for today (a move, an obligation falling overdue); a second
+sweep started at the same time takes the grants the first has not locked and skips the
+others, which the first one does. The statements after the claim see everything
+committed before it, so nothing is done twice. A grant locked by someone else's
+transaction at that moment (an operator recording a report) is left for the next sweep:
+every condition is "on or before the day", so the next sweep catches up. Reminders need
+no lock: the unique (obligation, level) key with ON CONFLICT DO NOTHING keeps one each.
+On SQLite the write lock (BEGIN IMMEDIATE) serialises sweeps instead.
 """
 from __future__ import annotations
 
@@ -13,26 +29,36 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Act, Grant, Message, Obligation, Signature, SweepRun
+from db.models import SweepRun
+from db.types import Instant
 from domain.lifecycle import Stage
 from domain.obligations import DUE, ReminderPolicy, reminder_schedule
 from grantflow import clock
 from grantflow.settings import Settings
-from services import journal
+from services import journal_sql
+from services.journal import _canonical
+from services.journal_sql import Dialect
 
 OPEN = ("pending", "overdue")
 LIVE_STAGES = (Stage.PREFECTURE.value, Stage.SIGNATURE.value, Stage.ACTIVE.value, Stage.CLOSING.value)
+# SweepResult keeps the first transitions (by stage then reference) and counts them all.
+TRANSITIONS_LISTED = 1000
+STAGE_CHANGED, OBLIGATION_OVERDUE = "stage_changed", "obligation_overdue"
+SWEPT_BY = "daily-sweep"  # the "by" of a stage_changed payload, whoever the actor
 
 
 @dataclass
 class SweepResult:
     business_date: dt.date
-    transitions: list[tuple[str, str, str]] = field(default_factory=list)  # (reference, from, to)
+    # (reference, from, to): the first TRANSITIONS_LISTED of them; transitions_total counts all.
+    transitions: list[tuple[str, str, str]] = field(default_factory=list)
+    transitions_total: int = 0
     overdue: int = 0
     reminders: dict[str, int] = field(default_factory=dict)  # level -> queued
 
     def as_dict(self) -> dict[str, object]:
-        return {"business_date": self.business_date.isoformat(), "transitions": len(self.transitions),
+        return {"business_date": self.business_date.isoformat(),
+                "transitions": max(self.transitions_total, len(self.transitions)),
                 "overdue": self.overdue, "reminders": dict(self.reminders)}
 
 
@@ -53,90 +79,197 @@ def template_for(level: str) -> str:
     return "reminder_before" if level.startswith("before") else "reminder_late"
 
 
-def _move_stages(session: Session, day: dt.date, result: SweepResult, *, actor: str) -> None:
-    """The time-driven moves of domain.lifecycle, as two UPDATEs.
+# --------------------------------------------------------------------------- staging
 
-    signature -> active: act exécutoire by `day` and, when the convention is compulsory,
-    signed by both parties; active -> closing: the convention ended before `day`.
+# Temporary tables, created and dropped inside the sweep's transaction (a rollback drops
+# them too). claimed: the grants this sweep changes (moves, obligations past due); moves: their stage changes
+# (ord 1 signature -> active, ord 2 active -> closing, both on the same day possible);
+# journal: the events to write, numbered per grant (k), with the obligation marked overdue;
+# reminders: the level each open obligation reached today, when not queued yet.
+_STAGING = {
+    "sweep_claimed": "grant_id INTEGER PRIMARY KEY",
+    "sweep_moves": "grant_id INTEGER NOT NULL, ord INTEGER NOT NULL, reference VARCHAR(64) NOT NULL, "
+                   "src VARCHAR(16) NOT NULL, dst VARCHAR(16) NOT NULL, PRIMARY KEY (grant_id, ord)",
+    "sweep_journal": "grant_id INTEGER NOT NULL, k INTEGER NOT NULL, kind VARCHAR(32) NOT NULL, "
+                     "payload TEXT NOT NULL, obligation_id INTEGER, PRIMARY KEY (grant_id, k)",
+    "sweep_reminders": "obligation_id INTEGER NOT NULL, grant_id INTEGER NOT NULL, level_rank INTEGER NOT NULL",
+}
+
+# signature -> active: the act is exécutoire by the day and, when the convention is
+# compulsory, signed by both parties (domain.lifecycle's time-driven move).
+_MAY_START = """(EXISTS (SELECT 1 FROM acts a WHERE a.grant_id = g.id AND a.executoire_on <= :day)
+                 AND (g.convention_required = false
+                      OR (SELECT count(*) FROM signatures s WHERE s.grant_id = g.id) >= 2))"""
+_FALLS_OVERDUE = "o.remind = true AND o.status = 'pending' AND o.due_on < :day"
+
+
+def _text(sql: str) -> sa.TextClause:
+    return sa.text(sql).bindparams(sa.bindparam("day", type_=sa.Date))
+
+
+def _create_staging(connection: sa.Connection) -> None:
+    for table, columns in _STAGING.items():
+        connection.execute(sa.text(f"CREATE TEMPORARY TABLE {table} ({columns})"))
+
+
+def _drop_staging(connection: sa.Connection, sql: Dialect) -> None:
+    if sql.postgresql:
+        connection.execute(sa.text(f"DROP TABLE {', '.join(sql.temp(t) for t in _STAGING)}"))
+    else:
+        for table in _STAGING:
+            connection.execute(sa.text(f"DROP TABLE {sql.temp(table)}"))
+
+
+def _claim(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
+    """Lock the grants this sweep has something to change for, skipping those already locked."""
+    # NO KEY UPDATE: excludes another sweep and an operator's FOR UPDATE, not the foreign
+    # key checks of rows referring to the grant (the reminders of another sweep).
+    lock = "FOR NO KEY UPDATE OF g SKIP LOCKED" if sql.postgresql else ""
+    connection.execute(_text(f"""
+        INSERT INTO sweep_claimed (grant_id)
+        SELECT g.id FROM grants g
+        WHERE (g.stage = 'signature' AND {_MAY_START})
+           OR (g.stage = 'active' AND g.ends_on < :day)
+           OR g.id IN (SELECT o.grant_id FROM obligations o WHERE o.status = 'pending' AND o.due_on < :day)
+        {lock}
+    """), {"day": day})
+
+
+def _stage_moves(connection: sa.Connection, day: dt.date) -> None:
+    connection.execute(_text(f"""
+        INSERT INTO sweep_moves (grant_id, ord, reference, src, dst)
+        SELECT g.id, 1, g.reference, 'signature', 'active'
+        FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
+        WHERE g.stage = 'signature' AND {_MAY_START}
+        UNION ALL
+        SELECT g.id, 2, g.reference, 'active', 'closing'
+        FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
+        WHERE g.ends_on < :day AND (g.stage = 'active' OR (g.stage = 'signature' AND {_MAY_START}))
+    """), {"day": day})
+
+
+def _stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
+    """Each claimed grant's new events in order: its moves, then its obligations by id.
+
+    Payloads are written as `journal._canonical` writes them (keys sorted, no spaces).
     """
-    signatures = (sa.select(sa.func.count()).where(Signature.grant_id == Grant.id)
-                  .correlate(Grant).scalar_subquery())
-    executoire = (sa.select(Act.executoire_on).where(Act.grant_id == Grant.id)
-                  .correlate(Grant).scalar_subquery())
-    moves = [
-        (Stage.SIGNATURE, Stage.ACTIVE,
-         sa.and_(executoire <= day, sa.or_(Grant.convention_required.is_(False), signatures >= 2))),
-        (Stage.ACTIVE, Stage.CLOSING, Grant.ends_on < day),
-    ]
-    new_events: list[journal.NewEvent] = []
-    for source, target, condition in moves:
-        moved = session.execute(
-            sa.update(Grant).where(Grant.stage == source.value, condition)
-            .values(stage=target.value).returning(Grant.id, Grant.reference)
-            .execution_options(synchronize_session=False)
-        ).all()
-        for grant_id, reference in moved:
-            result.transitions.append((reference, source.value, target.value))
-            new_events.append(journal.NewEvent(grant_id, "stage_changed",
-                                               {"from": source.value, "to": target.value, "by": "daily-sweep"}))
-    journal.append_many(session, new_events, actor=actor)
+    by = _canonical(SWEPT_BY)
+    connection.execute(_text(f"""
+        INSERT INTO sweep_journal (grant_id, k, kind, payload, obligation_id)
+        SELECT grant_id, row_number() OVER (PARTITION BY grant_id ORDER BY ord, obligation_id),
+               kind, payload, obligation_id
+        FROM (
+            SELECT m.grant_id, m.ord, NULL AS obligation_id, :stage_changed AS kind,
+                   '{{"by":' || :by || ',"from":' || {sql.json_string('m.src')}
+                   || ',"to":' || {sql.json_string('m.dst')} || '}}' AS payload
+            FROM sweep_moves m
+            UNION ALL
+            SELECT o.grant_id, 3, o.id, :obligation_overdue,
+                   '{{"due_on":"' || {sql.iso_date('o.due_on')} || '","kind":' || {sql.json_string('o.kind')}
+                   || ',"number":' || o.number || '}}'
+            FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
+            WHERE {_FALLS_OVERDUE}
+        ) staged
+    """), {"day": day, "by": by, "stage_changed": STAGE_CHANGED, "obligation_overdue": OBLIGATION_OVERDUE})
 
 
-def _mark_overdue(session: Session, day: dt.date, result: SweepResult, *, actor: str) -> None:
+def _apply(connection: sa.Connection, day: dt.date) -> None:
+    connection.execute(sa.text("""
+        UPDATE grants SET stage = (SELECT m.dst FROM sweep_moves m WHERE m.grant_id = grants.id
+                                   ORDER BY m.ord DESC LIMIT 1)
+        WHERE id IN (SELECT grant_id FROM sweep_moves)
+    """))
     # Informative deadlines (the prefect's control window) are not owed by anyone: past, they are over.
-    session.execute(
-        sa.update(Obligation).where(Obligation.remind.is_(False), Obligation.status == "pending",
-                                    Obligation.due_on < day)
-        .values(status="done", done_on=Obligation.due_on).execution_options(synchronize_session=False)
-    )
-    marked = session.execute(
-        sa.update(Obligation).where(Obligation.remind.is_(True), Obligation.status == "pending",
-                                    Obligation.due_on < day)
-        .values(status="overdue")
-        .returning(Obligation.grant_id, Obligation.kind, Obligation.number, Obligation.due_on)
-        .execution_options(synchronize_session=False)
-    ).all()
-    result.overdue = len(marked)
-    journal.append_many(session, [
-        journal.NewEvent(grant_id, "obligation_overdue", {"kind": kind, "number": number, "due_on": due_on})
-        for grant_id, kind, number, due_on in marked
-    ], actor=actor)
+    connection.execute(_text("""
+        UPDATE obligations SET status = 'done', done_on = due_on
+        WHERE remind = false AND status = 'pending' AND due_on < :day
+          AND grant_id IN (SELECT grant_id FROM sweep_claimed)
+    """), {"day": day})
+    connection.execute(sa.text("""
+        UPDATE obligations SET status = 'overdue'
+        WHERE id IN (SELECT obligation_id FROM sweep_journal WHERE obligation_id IS NOT NULL)
+    """))
 
 
-def _queue_reminders(session: Session, day: dt.date, policy: ReminderPolicy, result: SweepResult) -> None:
-    """One INSERT ... SELECT per level: the highest level reached today, if none at or above it yet."""
+def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, policy: ReminderPolicy) -> dict[str, int]:
+    """All levels at once: the highest level each open obligation reached today, unless a
+    message at or above it exists; staged first, so that the INSERT never reads the table
+    it writes (with a new store's statistics that would make the check quadratic)."""
     offsets = level_offsets(policy)
     last = len(offsets) - 1
-    for rank, (level, offset) in enumerate(offsets):
-        reached = Obligation.due_on <= day - dt.timedelta(days=offset)
-        if rank < last:  # not yet at the next level (that one is queued by its own statement)
-            reached = sa.and_(reached, Obligation.due_on > day - dt.timedelta(days=offsets[rank + 1][1]))
-        already = (sa.select(Message.id).where(Message.obligation_id == Obligation.id,
-                                               Message.level_rank >= rank).exists())
-        candidates = (
-            sa.select(Obligation.grant_id, sa.literal(template_for(level)), Obligation.id, sa.literal(level),
-                      sa.literal(rank), sa.literal(day), sa.literal("queued"), sa.literal(0),
-                      sa.literal(rank == last))
-            .join(Grant, Grant.id == Obligation.grant_id)
-            .where(Obligation.remind.is_(True), Obligation.status.in_(OPEN), Grant.stage.in_(LIVE_STAGES),
-                   reached, ~already)
-        )
-        inserted = session.execute(
-            sa.insert(Message).from_select(
-                ["grant_id", "kind", "obligation_id", "level", "level_rank", "queued_on", "status", "attempts",
-                 "copy_authority"], candidates).returning(Message.id)
-        )
-        # Counted from RETURNING: psycopg reports no rowcount for INSERT ... SELECT.
-        result.reminders[level] = len(inserted.all())
+    params: dict[str, object] = {"day": day, "last": last}
+    rank_cases, level_cases, template_cases = [], [], []
+    for rank, (level, offset) in reversed(list(enumerate(offsets))):
+        params |= {f"reached_{rank}": day - dt.timedelta(days=offset), f"level_{rank}": level,
+                   f"template_{rank}": template_for(level)}
+        rank_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {rank}")
+        level_cases.append(f"WHEN {rank} THEN :level_{rank}")
+        template_cases.append(f"WHEN {rank} THEN :template_{rank}")
+    reached = [sa.bindparam(name, type_=sa.Date) for name in params if name.startswith("reached_")]
+    live = ", ".join(f"'{stage}'" for stage in LIVE_STAGES)
+    connection.execute(sa.text(f"""
+        INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank)
+        SELECT r.id, r.grant_id, r.level_rank
+        FROM (SELECT o.id, o.grant_id, CASE {' '.join(rank_cases)} END AS level_rank
+              FROM obligations o JOIN grants g ON g.id = o.grant_id
+              WHERE o.remind = true AND o.status IN ('pending', 'overdue') AND g.stage IN ({live})
+                AND o.due_on <= :reached_0) r
+        WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.obligation_id = r.id AND m.level_rank >= r.level_rank)
+    """).bindparams(*reached), params)
+    insert = f"""
+        INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
+                              copy_authority)
+        SELECT r.grant_id, CASE r.level_rank {' '.join(template_cases)} END, r.obligation_id,
+               CASE r.level_rank {' '.join(level_cases)} END, r.level_rank, :day, 'queued', 0, r.level_rank = :last
+        FROM sweep_reminders r WHERE true
+        ORDER BY r.obligation_id  -- two sweeps at once meet their common rows in the same order
+        ON CONFLICT (obligation_id, level) DO NOTHING
+    """
+    if sql.postgresql:  # a concurrent sweep may have queued some of them: count ours
+        counted = connection.execute(sa.text(
+            f"WITH queued AS ({insert} RETURNING level) SELECT level, count(*) FROM queued GROUP BY level"
+        ).bindparams(sa.bindparam("day", type_=sa.Date)), params)
+    else:  # the write lock is ours: the new rows are those above the highest id before
+        before = connection.execute(sa.text("SELECT coalesce(max(id), 0) FROM messages")).scalar_one()
+        connection.execute(sa.text(insert).bindparams(sa.bindparam("day", type_=sa.Date)), params)
+        counted = connection.execute(sa.text(
+            "SELECT level, count(*) FROM messages WHERE id > :before GROUP BY level"), {"before": before})
+    queued = dict(counted.all())
+    return {level: queued.get(level, 0) for level, _ in offsets}
+
+
+def _record_run(connection: sa.Connection, day: dt.date, result: SweepResult) -> None:
+    # Two sweeps of the same day at once: the first to commit keeps its summary.
+    connection.execute(sa.text("""
+        INSERT INTO sweep_runs (business_date, finished_at, summary) VALUES (:day, :finished_at, :summary)
+        ON CONFLICT (business_date) DO NOTHING
+    """).bindparams(sa.bindparam("day", type_=sa.Date), sa.bindparam("finished_at", type_=Instant),
+                    sa.bindparam("summary", type_=sa.JSON)),
+        {"day": day, "finished_at": clock.now(), "summary": result.as_dict()})
 
 
 def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "daily-sweep") -> SweepResult:
+    """Move grants on, mark what fell overdue and journal both, queue the reminders: all in
+    the session's transaction, committed (or rolled back) by the caller."""
+    session.flush()
+    connection = session.connection()
+    sql = Dialect.of(connection)
     result = SweepResult(business_date=day)
-    _move_stages(session, day, result, actor=actor)
-    _mark_overdue(session, day, result, actor=actor)
-    _queue_reminders(session, day, policy_of(settings), result)
-    if session.get(SweepRun, day) is None:
-        session.add(SweepRun(business_date=day, finished_at=clock.now(), summary=result.as_dict()))
+    _create_staging(connection)
+    _claim(connection, sql, day)
+    _stage_moves(connection, day)
+    _stage_journal(connection, sql, day)
+    _apply(connection, day)
+    journal_sql.append_staged(connection, "sweep_journal", at=clock.now(), actor=actor)
+    result.reminders = _queue_reminders(connection, sql, day, policy_of(settings))
+    result.transitions_total, result.overdue = connection.execute(sa.text(
+        "SELECT (SELECT count(*) FROM sweep_moves),"
+        " (SELECT count(*) FROM sweep_journal WHERE obligation_id IS NOT NULL)")).one()
+    result.transitions = [tuple(row) for row in connection.execute(sa.text(
+        "SELECT reference, src, dst FROM sweep_moves ORDER BY ord, reference LIMIT :listed"),
+        {"listed": TRANSITIONS_LISTED})]
+    _drop_staging(connection, sql)
+    _record_run(connection, day, result)
     return result
 
 

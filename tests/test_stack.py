@@ -1,0 +1,127 @@
+"""The main command (`grantflow up`, what ./grantflow-up runs): its own Prefect server and
+serve process, every deployment of prefect.yaml served with its schedule, a sweep run
+through its deployment, and Ctrl-C stopping everything (issue 6, "Done when").
+
+Not the session's `prefect_server` fixture: the stack's own server, on a free port, with
+a temporary GRANTFLOW_HOME (the grants store, the outbox and PREFECT_HOME under it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grantflow import stack
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 120  # a temporary server takes 6-13 s; generous for a loaded CI machine
+STOP_TIMEOUT = 45
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for(condition, what: str, timeout: float, process: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"grantflow up exited ({process.returncode}) before {what}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not after {timeout} s:\n{log.read_text()}")
+        time.sleep(0.25)
+
+
+def stack_environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GRANTFLOW_"))}
+    env.update({
+        "GRANTFLOW_HOME": str(home),  # the SQLite store, the outbox, and PREFECT_HOME = home/prefect
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",  # a new run is picked up within 2 s, not 10
+    })
+    return env
+
+
+def test_grantflow_up_serves_every_deployment_runs_a_sweep_and_stops_on_ctrl_c(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import DeploymentSort
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    port = free_port()
+    home = tmp_path / "var"
+    config = stack.StackConfig.from_environment(port=port, environ={"GRANTFLOW_HOME": str(home)})
+    log = tmp_path / "grantflow-up.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "grantflow.cli", "up", "--port", str(port)],
+                                   cwd=ROOT, env=stack_environment(home), stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    state: dict = {}
+    try:
+        wait_for(lambda: stack.api_healthy(config.api_url), "the Prefect API", START_TIMEOUT, process, log)
+        server_ready = time.monotonic() - started
+        wait_for(config.state_file.exists, "the deployments served", START_TIMEOUT, process, log)
+        state = json.loads(config.state_file.read_text())
+        ready = time.monotonic() - started
+        assert state["api_url"] == config.api_url == f"http://127.0.0.1:{port}/api"
+
+        expected = {d["name"]: [(s["cron"], s["timezone"]) for s in d["schedules"]]
+                    for d in yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]}
+        with temporary_settings({PREFECT_API_URL: config.api_url}):
+            with get_client(sync_client=True) as client:
+                # limit and sort given: sent as null, prefect 3.8.8's server answers 422 with fastapi 0.154
+                deployments = client.read_deployments(limit=200, sort=DeploymentSort.NAME_ASC)
+                served = {d.name: [(s.schedule.cron, s.schedule.timezone) for s in d.schedules]
+                          for d in deployments}
+            assert served == expected
+
+            sweep_started = time.monotonic()
+            # As the 07:00 schedule runs it: no parameter, the business date is today.
+            run = run_deployment("daily-sweep/daily-sweep", timeout=60)
+            sweep = time.monotonic() - sweep_started
+            assert run.state is not None and run.state.is_completed(), f"{run.name}: {run.state.message}"
+        text = log.read_text()
+        assert f"http://127.0.0.1:{port}/deployments" in text
+        assert str(home / "outbox") in text
+
+        stop_started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=STOP_TIMEOUT) == 0, log.read_text()
+        deadline = time.monotonic() + 5
+        while (alive(state["server_pid"]) or alive(state["serve_pid"])) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(state["serve_pid"]), "the serve process outlived grantflow up"
+        assert not alive(state["server_pid"]), "the Prefect server outlived grantflow up"
+        assert not stack.api_healthy(config.api_url)
+        assert not config.state_file.exists()
+        stopped = time.monotonic() - stop_started
+        print(f"\nserver ready {server_ready:.1f} s, deployments served {ready:.1f} s, "
+              f"sweep via its deployment {sweep:.1f} s, stop {stopped:.1f} s")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for pid in (state.get("serve_pid"), state.get("server_pid")):
+            if pid and alive(pid):
+                os.killpg(pid, signal.SIGKILL)
