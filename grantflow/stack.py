@@ -38,6 +38,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from grantflow import clock
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
@@ -263,7 +265,7 @@ class Stack:
         config.prefect_home.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         with config.server_log.open("a", encoding="utf-8") as log:
-            log.write(f"\n=== grantflow up {time.strftime('%Y-%m-%d %H:%M:%S')} port {config.port} ===\n")
+            log.write(f"\n=== grantflow up {clock.now():%Y-%m-%d %H:%M:%S} port {config.port} ===\n")
             log.flush()
             self.server = start_server(config, log)
         self.say(f"Serveur Prefect en cours de démarrage sur {config.ui_url} (journal : {config.server_log})")
@@ -276,7 +278,7 @@ class Stack:
         self.say(f"Serveur Prefect prêt en {self.timings['server']:.1f} s. Mise en service des déploiements…")
 
         serve_started = time.monotonic()
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)  # the API keeps milliseconds
+        since = clock.now() - dt.timedelta(seconds=1)  # the API keeps milliseconds
         self.serve = start_serve(config)
         expected = {spec.name for spec in DEPLOYMENTS}
         wait_until(lambda: expected <= served_deployments(config.api_url, since), "mise en service des déploiements",
@@ -284,6 +286,26 @@ class Stack:
         self.timings["serve"] = time.monotonic() - serve_started
         self._write_state()
         self._summary(DEPLOYMENTS)
+        self._first_sweep()
+
+    def _first_sweep(self) -> None:
+        """Today's sweep at once (not at 07:00 tomorrow): the UI shows a completed sweep with
+        its artifacts and the outbox fills. Once a day: a restart the same day runs nothing."""
+        day = clock.today()
+        body = json.dumps({"idempotency_key": f"grantflow-up-{day.isoformat()}",
+                           "parameters": {}, "tags": ["démarrage"]}).encode()
+        try:
+            with urllib.request.urlopen(f"{self.config.api_url}/deployments/name/daily-sweep/daily-sweep",
+                                        timeout=5) as response:
+                deployment_id = json.load(response)["id"]
+            request = urllib.request.Request(f"{self.config.api_url}/deployments/{deployment_id}/create_flow_run",
+                                             data=body, method="POST", headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5):
+                pass
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as error:
+            self.say(f"Balayage du jour non lancé ({error}) : il partira à 7 h.")
+            return
+        self.say(f"Balayage du {day:%d/%m/%Y} lancé : son résultat s'affiche dans l'interface (Runs, Artifacts).")
 
     def _summary(self, deployments: Sequence[Any]) -> None:
         config = self.config

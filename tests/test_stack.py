@@ -104,6 +104,10 @@ def test_grantflow_up_serves_every_deployment_runs_a_sweep_and_stops_on_ctrl_c(t
         text = log.read_text()
         assert f"http://127.0.0.1:{port}/deployments" in text
         assert str(home / "outbox") in text
+        # The stack started today's sweep by itself: the examples' overdue obligations
+        # (Innosprint's signatures, due in 2019) fill the outbox without waiting for 07:00.
+        assert "Balayage du" in text and "lancé" in text
+        wait_for(lambda: any((home / "outbox").glob("*.eml")), "the outbox filling", 60, process, log)
 
         stop_started = time.monotonic()
         process.send_signal(signal.SIGINT)
