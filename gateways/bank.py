@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
 import sqlite3
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,8 +31,11 @@ from typing import Any, Literal, Protocol
 
 from schwifty import BIC, IBAN
 from sepaxml import SepaTransfer
-from text_unidecode import unidecode  # sepaxml's own dependency, for its transliteration
+from text_unidecode import (
+    unidecode,  # sepaxml's own dependency, for its transliteration
+)
 
+from gateways.files import atomic_write
 from grantflow import clock as _clock
 
 __all__ = [
@@ -200,7 +201,7 @@ class FaultPlan:
 
     def to_json(self, path: Path) -> None:
         """Write the plan (atomically) for another process to load."""
-        _atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode())
+        atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, ensure_ascii=False).encode())
 
 
 _SCHEMA = ("""
@@ -405,20 +406,6 @@ def sepa_text(value: str, max_length: int) -> str:
     return text[:max_length].rstrip()
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class SepaFileGateway:
     """Payment runs as pain.001 files (SEPA credit transfer) in an outbox folder.
 
@@ -480,7 +467,7 @@ class SepaFileGateway:
                         new.setdefault(o.key, o)
                 if new:
                     target = self._free_name(stem)
-                    _atomic_write(target, self._document(list(new.values()), target.stem))
+                    atomic_write(target, self._document(list(new.values()), target.stem))
                     index.update((key, target.name) for key in new)
         except OSError as exc:
             raise TreasuryUnavailable(f"dossier SEPA {self.outbox} inaccessible : {exc}") from exc

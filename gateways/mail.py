@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-import os
 import re
 import smtplib
 import ssl
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from typing import Protocol, Self
 
 import yagmail
 
+from gateways.files import atomic_write
 from grantflow import clock as _clock
 
 __all__ = [
@@ -259,17 +258,7 @@ class OutboxFolder:
         data = build_mime(mail, date=self._clock()).as_bytes(policy=policy.SMTP)
         target = self.path_for(mail.message_id)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".eml.tmp")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(target, data)
         except OSError as exc:
             # A full or unwritable disk may be fixed by an operator: keep it queued.
             raise MailUnavailable(f"dossier d'envoi {self.folder} inaccessible : {exc}",

@@ -395,6 +395,17 @@ def _gateways(settings: Settings, gateway_for: GatewayFor) -> Callable[[Authorit
     return get
 
 
+def _unanswered_claims(session: Session, ids: list[int], batch_id: str) -> list[Instalment]:
+    """This batch's claims still without the bank's answer, locked with their grants."""
+    _lock_grants(session, session.scalars(sa.select(Instalment.grant_id).where(Instalment.id.in_(ids))))
+    return list(session.scalars(
+        sa.select(Instalment)
+        .where(Instalment.id.in_(ids), Instalment.status == ORDERED.value, Instalment.ordered_at.is_(None),
+               Instalment.batch_id == batch_id)
+        .order_by(Instalment.grant_id, Instalment.number)
+        .with_for_update()))
+
+
 def order_claimed(session: Session, settings: Settings, instalment_ids: Sequence[int], batch_id: str,
                   business_date: dt.date, *, actor: str = "grantflow", ask_first: bool = False,
                   gateway_for: GatewayFor = bank_gateway) -> list[Answer]:
@@ -409,13 +420,7 @@ def order_claimed(session: Session, settings: Settings, instalment_ids: Sequence
     ids = list(instalment_ids)
     if not ids:
         return []
-    _lock_grants(session, session.scalars(sa.select(Instalment.grant_id).where(Instalment.id.in_(ids))))
-    claimed = list(session.scalars(
-        sa.select(Instalment)
-        .where(Instalment.id.in_(ids), Instalment.status == ORDERED.value, Instalment.ordered_at.is_(None),
-               Instalment.batch_id == batch_id)
-        .order_by(Instalment.grant_id, Instalment.number)
-        .with_for_update()))
+    claimed = _unanswered_claims(session, ids, batch_id)
     grants = _grants(session, (i.grant_id for i in claimed))
     gateway_of = _gateways(settings, gateway_for)
     answers: list[Answer] = []
@@ -456,13 +461,7 @@ def record_technical_failure(session: Session, instalment_ids: Sequence[int], ba
     ids = list(instalment_ids)
     if not ids:
         return []
-    _lock_grants(session, session.scalars(sa.select(Instalment.grant_id).where(Instalment.id.in_(ids))))
-    rows = list(session.scalars(
-        sa.select(Instalment)
-        .where(Instalment.id.in_(ids), Instalment.status == ORDERED.value, Instalment.ordered_at.is_(None),
-               Instalment.batch_id == batch_id)
-        .order_by(Instalment.grant_id, Instalment.number)
-        .with_for_update()))
+    rows = _unanswered_claims(session, ids, batch_id)
     grants = _grants(session, (i.grant_id for i in rows))
     answers = []
     for instalment in rows:
