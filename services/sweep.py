@@ -11,15 +11,17 @@ transitions and overdue marks only move forward, and a reminder is unique per
 (obligation, level) and never queued below a level already queued.
 
 Several sweeps at once (PostgreSQL): a grant's journal is written by whoever holds the
-grant's row lock. Each sweep first claims, with `FOR UPDATE SKIP LOCKED`, the grants it
-has something to journal for today (a move, an obligation falling overdue); a second
-sweep started at the same time takes the grants the first has not locked and skips the
-others, which the first one does. The statements after the claim see everything
-committed before it, so nothing is done twice. A grant locked by someone else's
-transaction at that moment (an operator recording a report) is left for the next sweep:
-every condition is "on or before the day", so the next sweep catches up. Reminders need
-no lock: the unique (obligation, level) key with ON CONFLICT DO NOTHING keeps one each.
-On SQLite the write lock (BEGIN IMMEDIATE) serialises sweeps instead.
+grant's row lock. Each sweep first claims, in one statement with `FOR NO KEY UPDATE SKIP
+LOCKED`, the grants it has something to change for today (a move, an obligation past
+due); a second sweep started at the same time skips the grants the first holds, which
+the first one does. The statements after the claim see everything committed before it,
+so nothing is done twice. Reminders need no grant lock: the unique (obligation, level)
+key with ON CONFLICT DO NOTHING keeps one each, whichever sweep inserts it first (two
+sweeps started together typically split the day that way: one marks and journals, the
+other queues the reminders). A grant locked by someone else's transaction at that moment
+(an operator recording a report) is left for the next sweep: every condition is "on or
+before the day", so the next sweep catches up. On SQLite the write lock (BEGIN
+IMMEDIATE) serialises sweeps instead.
 """
 from __future__ import annotations
 
@@ -82,8 +84,9 @@ def template_for(level: str) -> str:
 # --------------------------------------------------------------------------- staging
 
 # Temporary tables, created and dropped inside the sweep's transaction (a rollback drops
-# them too). claimed: the grants this sweep changes (moves, obligations past due); moves: their stage changes
-# (ord 1 signature -> active, ord 2 active -> closing, both on the same day possible);
+# them too). claimed: the grants this sweep changes (moves, obligations past due);
+# moves: their stage changes (ord 1 signature -> active, ord 2 active -> closing, both on
+# the same day possible);
 # journal: the events to write, numbered per grant (k), with the obligation marked overdue;
 # reminders: the level each open obligation reached today, when not queued yet.
 _STAGING = {
@@ -128,9 +131,10 @@ def _claim(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
     connection.execute(_text(f"""
         INSERT INTO sweep_claimed (grant_id)
         SELECT g.id FROM grants g
-        WHERE (g.stage = 'signature' AND {_MAY_START})
-           OR (g.stage = 'active' AND g.ends_on < :day)
-           OR g.id IN (SELECT o.grant_id FROM obligations o WHERE o.status = 'pending' AND o.due_on < :day)
+        WHERE g.id IN (SELECT g.id FROM grants g
+                       WHERE (g.stage = 'signature' AND {_MAY_START}) OR (g.stage = 'active' AND g.ends_on < :day)
+                       UNION
+                       SELECT o.grant_id FROM obligations o WHERE o.status = 'pending' AND o.due_on < :day)
         {lock}
     """), {"day": day})
 
@@ -148,13 +152,40 @@ def _stage_moves(connection: sa.Connection, day: dt.date) -> None:
     """), {"day": day})
 
 
-def _stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
-    """Each claimed grant's new events in order: its moves, then its obligations by id.
+def _apply_moves(connection: sa.Connection, day: dt.date) -> None:
+    connection.execute(sa.text("""
+        UPDATE grants SET stage = (SELECT m.dst FROM sweep_moves m WHERE m.grant_id = grants.id
+                                   ORDER BY m.ord DESC LIMIT 1)
+        WHERE id IN (SELECT grant_id FROM sweep_moves)
+    """))
+    # Informative deadlines (the prefect's control window) are not owed by anyone: past, they are over.
+    connection.execute(_text("""
+        UPDATE obligations SET status = 'done', done_on = due_on
+        WHERE remind = false AND status = 'pending' AND due_on < :day
+          AND grant_id IN (SELECT grant_id FROM sweep_claimed)
+    """), {"day": day})
 
-    Payloads are written as `journal._canonical` writes them (keys sorted, no spaces).
+
+def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
+    """Mark the claimed grants' obligations that fell overdue, and stage each claimed
+    grant's new events in order: its moves, then its obligations by id.
+
+    PostgreSQL stages exactly the rows its UPDATE changed (UPDATE ... RETURNING in the
+    same statement); SQLite, whose write lock is held, stages them and then updates
+    them. Payloads are written as `journal._canonical` writes them (keys sorted, no spaces).
     """
-    by = _canonical(SWEPT_BY)
+    if sql.postgresql:
+        marked = "marked"
+        prefix = f"""WITH marked AS (
+            UPDATE obligations o SET status = 'overdue' FROM sweep_claimed c
+            WHERE c.grant_id = o.grant_id AND {_FALLS_OVERDUE}
+            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on)"""
+    else:
+        marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
+                      FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id WHERE {_FALLS_OVERDUE})"""
+        prefix = ""
     connection.execute(_text(f"""
+        {prefix}
         INSERT INTO sweep_journal (grant_id, k, kind, payload, obligation_id)
         SELECT grant_id, row_number() OVER (PARTITION BY grant_id ORDER BY ord, obligation_id),
                kind, payload, obligation_id
@@ -167,28 +198,15 @@ def _stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> Non
             SELECT o.grant_id, 3, o.id, :obligation_overdue,
                    '{{"due_on":"' || {sql.iso_date('o.due_on')} || '","kind":' || {sql.json_string('o.kind')}
                    || ',"number":' || o.number || '}}'
-            FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
-            WHERE {_FALLS_OVERDUE}
+            FROM {marked} o
         ) staged
-    """), {"day": day, "by": by, "stage_changed": STAGE_CHANGED, "obligation_overdue": OBLIGATION_OVERDUE})
-
-
-def _apply(connection: sa.Connection, day: dt.date) -> None:
-    connection.execute(sa.text("""
-        UPDATE grants SET stage = (SELECT m.dst FROM sweep_moves m WHERE m.grant_id = grants.id
-                                   ORDER BY m.ord DESC LIMIT 1)
-        WHERE id IN (SELECT grant_id FROM sweep_moves)
-    """))
-    # Informative deadlines (the prefect's control window) are not owed by anyone: past, they are over.
-    connection.execute(_text("""
-        UPDATE obligations SET status = 'done', done_on = due_on
-        WHERE remind = false AND status = 'pending' AND due_on < :day
-          AND grant_id IN (SELECT grant_id FROM sweep_claimed)
-    """), {"day": day})
-    connection.execute(sa.text("""
-        UPDATE obligations SET status = 'overdue'
-        WHERE id IN (SELECT obligation_id FROM sweep_journal WHERE obligation_id IS NOT NULL)
-    """))
+    """), {"day": day, "by": _canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
+           "obligation_overdue": OBLIGATION_OVERDUE})
+    if not sql.postgresql:
+        connection.execute(_text(f"""
+            UPDATE obligations SET status = 'overdue'
+            WHERE {_FALLS_OVERDUE.replace('o.', '')} AND grant_id IN (SELECT grant_id FROM sweep_claimed)
+        """), {"day": day})
 
 
 def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, policy: ReminderPolicy) -> dict[str, int]:
@@ -258,8 +276,8 @@ def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "d
     _create_staging(connection)
     _claim(connection, sql, day)
     _stage_moves(connection, day)
-    _stage_journal(connection, sql, day)
-    _apply(connection, day)
+    _apply_moves(connection, day)
+    _mark_overdue_and_stage_journal(connection, sql, day)
     journal_sql.append_staged(connection, "sweep_journal", at=clock.now(), actor=actor)
     result.reminders = _queue_reminders(connection, sql, day, policy_of(settings))
     result.transitions_total, result.overdue = connection.execute(sa.text(

@@ -13,6 +13,9 @@ from grantflow.settings import get_settings
 from services import mailing, reading, sweep
 
 
+ARTIFACT_ROWS = 500
+
+
 @task(name="faire avancer les subventions, marquer les retards, programmer les relances", cache_policy=NO_CACHE)
 def sweep_day(business_date: dt.date) -> sweep.SweepResult:
     with clock.frozen(business_date), unit_of_work() as session:
@@ -29,14 +32,19 @@ def sweep_day(business_date: dt.date) -> sweep.SweepResult:
 def publish_portfolio(business_date: dt.date) -> None:
     with unit_of_work() as session:
         table = reading.portfolio(session)
-    create_table_artifact(key="portefeuille", table=table.fillna("").to_dict(orient="records"),
-                          description=f"Portefeuille des subventions au {business_date:%d/%m/%Y}")
+    # The server refuses artifacts of a few MB: the most urgent grants, and the count of the rest.
+    shown = table.sort_values(["overdue", "next_due_on"], ascending=[False, True], na_position="last")
+    shown = shown.head(ARTIFACT_ROWS)
+    more = f" ({ARTIFACT_ROWS} plus urgentes sur {len(table)} : `grantflow report` pour tout)" \
+        if len(table) > ARTIFACT_ROWS else ""
+    create_table_artifact(key="portefeuille", table=shown.fillna("").to_dict(orient="records"),
+                          description=f"Portefeuille des subventions au {business_date:%d/%m/%Y}{more}")
 
 
 @task(name="publier le compte rendu des envois", cache_policy=NO_CACHE)
 def publish_mail_report(business_date: dt.date, sweep_result: sweep.SweepResult, sent: mailing.SendResult) -> None:
     lines = [f"# Balayage du {business_date:%d/%m/%Y}", "",
-             f"- passages d'étape : {len(sweep_result.transitions)}",
+             f"- passages d'étape : {sweep_result.transitions_total}",
              f"- obligations passées en retard : {sweep_result.overdue}",
              f"- relances programmées : {sum(sweep_result.reminders.values())} "
              f"({', '.join(f'{k} {v}' for k, v in sweep_result.reminders.items())})",
@@ -44,7 +52,9 @@ def publish_mail_report(business_date: dt.date, sweep_result: sweep.SweepResult,
     if sent.error:
         lines += [f"**Messagerie indisponible** : {sent.error}", ""]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in
-              [("subvention", "de", "vers")] + [("---", "---", "---")] + sweep_result.transitions]
-    lines += ["", "## Courriels envoyés", ""] + [f"- {line}" for line in sent.sent]
+              [("subvention", "de", "vers")] + [("---", "---", "---")] + sweep_result.transitions[:ARTIFACT_ROWS]]
+    lines += ["", "## Courriels envoyés", ""] + [f"- {line}" for line in sent.sent[:ARTIFACT_ROWS]]
+    if len(sent.sent) > ARTIFACT_ROWS:
+        lines.append(f"- … et {len(sent.sent) - ARTIFACT_ROWS} autres")
     create_markdown_artifact(key="envois-du-jour", markdown="\n".join(lines),
                              description=f"Ce que le balayage du {business_date:%d/%m/%Y} a fait et envoyé")

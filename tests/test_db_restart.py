@@ -36,8 +36,8 @@ GRANTS = 150
 
 
 def _bindir() -> Path | None:
-    found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True) if shutil.which("pg_config") \
-        else None
+    found = (subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+             if shutil.which("pg_config") else None)
     candidates = ([found.stdout.strip()] if found and found.returncode == 0 else []) \
         + sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     for candidate in candidates:
@@ -75,7 +75,7 @@ class ThrowawayPostgres:
 
     def _run(self, program: str, *args: str, skip_on_failure: str | None = None) -> None:
         done = subprocess.run([*self.as_user, str(self.bindir / program), *args], capture_output=True, text=True,
-                              timeout=180)
+                              timeout=180, check=False)
         if done.returncode != 0:
             message = f"{program} {' '.join(args)}: {done.stdout}{done.stderr}"
             if skip_on_failure:
@@ -105,7 +105,7 @@ class ThrowawayPostgres:
     def remove(self) -> None:
         if (self.data / "postmaster.pid").exists():
             subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                            "-w", "stop"], capture_output=True, timeout=120)
+                            "-w", "stop"], capture_output=True, timeout=120, check=False)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -150,7 +150,9 @@ def run_sweep() -> sweep.SweepResult:
 
 def state() -> dict[str, object]:
     with unit_of_work() as session:
-        rows = lambda sql: [tuple(r) for r in session.execute(sa.text(sql))]  # noqa: E731
+        def rows(sql: str) -> list[tuple]:
+            return [tuple(r) for r in session.execute(sa.text(sql))]
+
         return {
             "stages": rows("SELECT id, stage FROM grants ORDER BY id"),
             "obligations": rows("SELECT id, status FROM obligations ORDER BY id"),

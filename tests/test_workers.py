@@ -81,7 +81,9 @@ def smtp_settings(smtp_server, monkeypatch):
 
 def state() -> dict[str, object]:
     with unit_of_work() as session:
-        rows = lambda sql: [tuple(r) for r in session.execute(sa.text(sql))]  # noqa: E731
+        def rows(sql: str) -> list[tuple]:
+            return [tuple(r) for r in session.execute(sa.text(sql))]
+
         return {
             "stages": rows("SELECT id, stage FROM grants ORDER BY id"),
             "obligations": rows("SELECT id, status FROM obligations ORDER BY id"),
@@ -145,7 +147,7 @@ def test_a_sweep_skips_the_grants_another_holds_and_the_next_one_does_them(portf
     assert breaks() == []
 
 
-def test_the_sets_journal_verifies_with_any_actor_on_both_stores(store):
+def test_the_set_based_journal_verifies_with_any_actor_on_both_stores(store):
     with unit_of_work() as session:
         generate(session, 40, seed=5)
     run_sweep(dt.date(2019, 7, 1), actor='opérateur "nuit"\n\\ é')
@@ -163,7 +165,9 @@ def test_append_many_journals_a_long_stream_in_chunks(store):
     total = journal.APPEND_CHUNK * 2 + 17
     stream = (journal.NewEvent(ids[i % 3], "note", {"n": i, "on": DAY}) for i in range(total))
     statements: list[str] = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    def listener(conn, cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
     sa.event.listen(store.engine, "before_cursor_execute", listener)
     try:
         with unit_of_work() as session:
