@@ -110,3 +110,12 @@ def examples_loaded(store: Store) -> Store:
     """Both seeds' dossiers loaded through the real loader (CASQ 2018 exécutoire on 12/12/2018)."""
     load_examples()
     return store
+
+
+@pytest.fixture
+def smtp_settings(smtp_server, monkeypatch):
+    """The real SMTP test server, configured as the application's mail server."""
+    monkeypatch.setenv("GRANTFLOW_SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("GRANTFLOW_SMTP_PORT", str(smtp_server.port))
+    settings_module.get_settings.cache_clear()
+    return smtp_server

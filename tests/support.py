@@ -52,3 +52,23 @@ def sign_both(reference: str = INNOSPRINT, association_on: dt.date = dt.date(201
 def scalar(sql: str, **params: object) -> object:
     with unit_of_work() as session:
         return session.execute(sa.text(sql), params).scalar()
+
+
+class AtMessage:
+    """The real mail gateway, with `before(n)` called as message n (from 1) goes out: a test
+    stops the SMTP server, restarts the database or fails the process at a precise moment."""
+
+    def __init__(self, gateway, before) -> None:
+        self.gateway, self.before, self.count = gateway, before, 0
+
+    def __enter__(self):
+        self.gateway.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.gateway.__exit__(*exc)
+
+    def send(self, mail) -> None:
+        self.count += 1
+        self.before(self.count)
+        self.gateway.send(mail)

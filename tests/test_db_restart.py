@@ -29,7 +29,7 @@ from grantflow.synthetic import generate
 from services import journal, mailing, sweep
 from tasks.mail import mail_gateway
 from tests.smtp_server import free_port
-from tests.support import scalar
+from tests.support import AtMessage, scalar
 
 DAY = dt.date(2019, 2, 1)
 GRANTS = 150
@@ -199,34 +199,6 @@ def test_a_restart_mid_sweep_fails_the_run_and_the_next_run_completes_it(cluster
     assert (again.transitions_total, again.overdue, sum(again.reminders.values())) == (0, 0, 0)
 
 
-class RestartWhileSending:
-    """The real SMTP gateway; the database restarts as message `n` goes out."""
-
-    def __init__(self, gateway, cluster: ThrowawayPostgres, n: int) -> None:
-        self.gateway, self.cluster, self.n, self.count = gateway, cluster, n, 0
-
-    def __enter__(self):
-        self.gateway.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.gateway.__exit__(*exc)
-
-    def send(self, mail):
-        self.count += 1
-        if self.count == self.n:
-            self.cluster.restart()
-        self.gateway.send(mail)
-
-
-@pytest.fixture
-def smtp_settings(smtp_server, monkeypatch):
-    monkeypatch.setenv("GRANTFLOW_SMTP_HOST", smtp_server.host)
-    monkeypatch.setenv("GRANTFLOW_SMTP_PORT", str(smtp_server.port))
-    get_settings.cache_clear()
-    return smtp_server
-
-
 def send_all(gateway=None) -> mailing.SendResult:
     settings = get_settings()
     with clock.frozen(DAY):
@@ -259,7 +231,7 @@ def test_a_restart_while_a_batch_is_sent_loses_nothing_and_repeats_only_that_bat
     # Batches of 1, 2, 4, 8: the restart comes with the 10th message, in the fourth batch
     # (messages 8 to 15), whose commit then fails.
     with pytest.raises(sa.exc.OperationalError):
-        send_all(RestartWhileSending(mail_gateway(settings), cluster, 10))
+        send_all(AtMessage(mail_gateway(settings), lambda n: n == 10 and cluster.restart()))
     assert scalar("SELECT count(*) FROM messages WHERE status = 'sent'") == 7
     assert len(smtp_settings.messages) == 15
     rest = send_all()

@@ -10,12 +10,11 @@ import sqlalchemy as sa
 
 from db.models import Message, Obligation
 from db.session import unit_of_work
-from gateways.mail import SmtpGateway
 from grantflow import clock
 from grantflow.settings import get_settings
 from services import commands, mailing, sweep
 from tasks.mail import mail_gateway
-from tests.support import INNOSPRINT, empty_store, record, scalar, sign_both
+from tests.support import INNOSPRINT, AtMessage, empty_store, record, scalar, sign_both
 
 D = dt.date
 
@@ -28,14 +27,6 @@ def run_sweep(day: dt.date) -> sweep.SweepResult:
 def send_all() -> mailing.SendResult:
     settings = get_settings()
     return mailing.send_queued(unit_of_work, mail_gateway(settings), settings)
-
-
-@pytest.fixture
-def smtp_settings(smtp_server, monkeypatch):
-    monkeypatch.setenv("GRANTFLOW_SMTP_HOST", smtp_server.host)
-    monkeypatch.setenv("GRANTFLOW_SMTP_PORT", str(smtp_server.port))
-    get_settings.cache_clear()
-    return smtp_server
 
 
 def obligations(kind: str) -> list[tuple[int, dt.date, str]]:
@@ -116,25 +107,6 @@ def test_no_reminder_for_a_report_recorded_on_time(examples_loaded):
     assert levels == []
 
 
-class StopServerAfter:
-    """The real SMTP gateway, with the real server stopped after `n` messages went through."""
-
-    def __init__(self, gateway: SmtpGateway, server, n: int) -> None:
-        self.gateway, self.server, self.n = gateway, server, n
-
-    def __enter__(self):
-        self.gateway.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.gateway.__exit__(*exc)
-
-    def send(self, mail):
-        if len(self.server.messages) >= self.n:
-            self.server.stop()
-        self.gateway.send(mail)
-
-
 def test_smtp_down_mid_run_loses_nothing_and_sends_nothing_twice(examples_loaded, smtp_settings):
     sign_both()
     # 12/06/2019: report n°3 and the mid-term evaluation are due; report n°1 and n°2 late;
@@ -143,7 +115,7 @@ def test_smtp_down_mid_run_loses_nothing_and_sends_nothing_twice(examples_loaded
     queued = scalar("SELECT count(*) FROM messages WHERE status = 'queued'")
     assert queued >= 4
     settings = get_settings()
-    first = mailing.send_queued(unit_of_work, StopServerAfter(mail_gateway(settings), smtp_settings, 2), settings)
+    first = mailing.send_queued(unit_of_work, AtMessage(mail_gateway(settings), lambda n: n == 3 and smtp_settings.stop()), settings)
     assert len(first.sent) == 2 and first.error is not None
     assert scalar("SELECT count(*) FROM messages WHERE status = 'queued'") == queued - 2
     assert scalar("SELECT count(*) FROM messages WHERE last_error IS NOT NULL") == 1

@@ -20,7 +20,7 @@ from grantflow.settings import get_settings
 from grantflow.synthetic import generate
 from services import journal, mailing, sweep
 from tasks.mail import mail_gateway
-from tests.support import scalar
+from tests.support import AtMessage, scalar
 
 DAY = dt.date(2019, 2, 1)
 GRANTS = 200
@@ -69,14 +69,6 @@ def portfolio(postgres_store):
     with unit_of_work() as session:
         generate(session, GRANTS, seed=11)
     return postgres_store
-
-
-@pytest.fixture
-def smtp_settings(smtp_server, monkeypatch):
-    monkeypatch.setenv("GRANTFLOW_SMTP_HOST", smtp_server.host)
-    monkeypatch.setenv("GRANTFLOW_SMTP_PORT", str(smtp_server.port))
-    get_settings.cache_clear()
-    return smtp_server
 
 
 def state() -> dict[str, object]:
@@ -183,24 +175,12 @@ def test_append_many_journals_a_long_stream_in_chunks(store):
     assert breaks() == []
 
 
-class FailAfter:
-    """The real SMTP gateway, and an unexpected error (not a mail error) at message `n`."""
-
-    def __init__(self, gateway, n: int) -> None:
-        self.gateway, self.n, self.count = gateway, n, 0
-
-    def __enter__(self):
-        self.gateway.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.gateway.__exit__(*exc)
-
-    def send(self, mail):
-        self.count += 1
-        if self.count == self.n:
+def fail_at(n: int):
+    def before(count: int) -> None:
+        if count == n:
             raise RuntimeError("panne imprévue du processus d'envoi")
-        self.gateway.send(mail)
+
+    return before
 
 
 def test_an_unexpected_error_mid_batch_keeps_what_was_sent(portfolio, smtp_settings):
@@ -208,7 +188,7 @@ def test_an_unexpected_error_mid_batch_keeps_what_was_sent(portfolio, smtp_setti
     settings = get_settings()
     # Batches of 1, 2, 4, 8: the 12th message is the 5th of the fourth batch.
     with pytest.raises(RuntimeError):
-        mailing.send_queued(unit_of_work, FailAfter(mail_gateway(settings), 12), settings)
+        mailing.send_queued(unit_of_work, AtMessage(mail_gateway(settings), fail_at(12)), settings)
     assert len(smtp_settings.messages) == 11
     assert scalar("SELECT count(*) FROM messages WHERE status = 'sent'") == 11
     rest = send_all()
