@@ -72,3 +72,24 @@ class AtMessage:
         self.count += 1
         self.before(self.count)
         self.gateway.send(mail)
+
+
+def latest_artifact(key: str) -> dict:
+    """The latest Prefect artifact with this key, as the API returns it.
+
+    Prefect 3.8.8's client sends a null limit and sort, which the server refuses with a
+    422: the request complete, as the UI sends it.
+    """
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            response = await client._client.post("/artifacts/latest/filter", json={
+                "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1, "offset": 0})
+            response.raise_for_status()
+            return response.json()
+
+    [artifact] = asyncio.run(read())
+    return artifact

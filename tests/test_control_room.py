@@ -1,7 +1,6 @@
 """The Prefect UI as control room: artifacts, tags, failures mailed to the authority (issue 6)."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 
@@ -16,33 +15,19 @@ from flows.signature import convention_signature
 from flows.sweep import daily_sweep
 from grantflow.settings import get_settings
 from services import commands, mailing
-from tasks.mail import mail_gateway
 from services.dossier import load_files
-from tests.support import EXAMPLES, INNOSPRINT, sign_both
-
-
-def latest_artifact(key: str):
-    # Prefect 3.8.8's client sends null limit/sort, which its server (on fastapi 0.154)
-    # refuses: the same request, complete, as the UI sends it.
-    async def read():
-        async with get_client() as client:
-            response = await client._client.post("/artifacts/latest/filter", json={
-                "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1, "offset": 0})
-            response.raise_for_status()
-            return response.json()
-
-    [artifact] = asyncio.run(read())
-    return artifact["data"]
+from tasks.mail import mail_gateway
+from tests.support import EXAMPLES, INNOSPRINT, latest_artifact, sign_both
 
 
 def test_the_daily_sweep_publishes_the_portfolio_and_what_it_sent(prefect_server, examples_loaded):
     sign_both()
     result = daily_sweep(business_date=dt.date(2019, 2, 5))
     assert result["sent"] == 1 and result["waiting"] == 0
-    table = latest_artifact("portefeuille")
+    table = latest_artifact("portefeuille")["data"]
     row = next(r for r in (table if isinstance(table, list) else json.loads(table)) if r["reference"] == INNOSPRINT)
     assert (row["stage"], row["next_due_on"], row["next_obligation"]) == ("active", "2019-02-12", "compte rendu n°1")
-    report = latest_artifact("envois-du-jour")
+    report = latest_artifact("envois-du-jour")["data"]
     assert "Balayage du 05/02/2019" in report and "compte rendu n°1" in report
     assert len(list((examples_loaded.home / "outbox").glob("*.eml"))) == 1
 

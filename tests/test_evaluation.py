@@ -25,7 +25,7 @@ from grantflow.settings import get_settings
 from services import commands, evaluation, mailing, sweep
 from services.grants import get_grant
 from tasks.mail import mail_gateway
-from tests.support import INNOSPRINT, record, scalar, sign_both
+from tests.support import INNOSPRINT, latest_artifact, record, scalar, sign_both
 
 D = dt.date
 AUTHORITY = "dev-eco@casq.example.org"
@@ -198,20 +198,6 @@ def test_the_due_day_reminder_is_withdrawn_when_the_evaluation_is_done_that_day(
                   "(SELECT id FROM obligations WHERE kind = 'evaluation')") == "withdrawn"
     with unit_of_work() as session:
         assert evaluation.due_evaluations(session, day) == []
-
-
-def latest_artifact(key: str) -> dict:
-    # Prefect 3.8.8's client sends null limit/sort, which its server refuses: the request
-    # complete, as the UI sends it (same as tests/test_control_room.py).
-    async def read():
-        async with get_client() as client:
-            response = await client._client.post("/artifacts/latest/filter", json={
-                "artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1, "offset": 0})
-            response.raise_for_status()
-            return response.json()
-
-    [artifact] = asyncio.run(read())
-    return artifact
 
 
 def test_the_evaluation_flow_publishes_the_table_and_summary_keyed_by_grant(prefect_server, examples_loaded):
