@@ -45,6 +45,7 @@ HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 SERVER_START_TIMEOUT = 180.0  # seconds; a first start creates the database (6-13 s measured)
 SERVE_START_TIMEOUT = 120.0
+FIRST_SWEEP_ATTEMPTS = 10
 STOP_TIMEOUT = 30.0
 
 
@@ -294,15 +295,24 @@ class Stack:
         day = clock.today()
         body = json.dumps({"idempotency_key": f"grantflow-up-{day.isoformat()}",
                            "parameters": {}, "tags": ["démarrage"]}).encode()
-        try:
-            with urllib.request.urlopen(f"{self.config.api_url}/deployments/name/daily-sweep/daily-sweep",
-                                        timeout=5) as response:
-                deployment_id = json.load(response)["id"]
-            request = urllib.request.Request(f"{self.config.api_url}/deployments/{deployment_id}/create_flow_run",
-                                             data=body, method="POST", headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=5):
-                pass
-        except (urllib.error.URLError, OSError, ValueError, KeyError) as error:
+        error: Exception | None = None
+        # Just after start-up the server's SQLite may still be busy with the served
+        # deployments and answer 503: a few tries, a second apart (seen on a fresh clone).
+        for _attempt in range(FIRST_SWEEP_ATTEMPTS):
+            try:
+                with urllib.request.urlopen(f"{self.config.api_url}/deployments/name/daily-sweep/daily-sweep",
+                                            timeout=5) as response:
+                    deployment_id = json.load(response)["id"]
+                request = urllib.request.Request(f"{self.config.api_url}/deployments/{deployment_id}/create_flow_run",
+                                                 data=body, method="POST",
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5):
+                    error = None
+                    break
+            except (urllib.error.URLError, OSError, ValueError, KeyError) as failure:
+                error = failure
+                time.sleep(1)
+        if error is not None:
             self.say(f"Balayage du jour non lancé ({error}) : il partira à 7 h.")
             return
         self.say(f"Balayage du {day:%d/%m/%Y} lancé : son résultat s'affiche dans l'interface (Runs, Artifacts).")
