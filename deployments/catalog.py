@@ -214,10 +214,6 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
 )
 
 
-def by_name() -> dict[str, DeploymentSpec]:
-    return {spec.name: spec for spec in DEPLOYMENTS}
-
-
 def prefect_yaml_document() -> dict[str, Any]:
     """prefect.yaml as data: the production deployments for the process work pool."""
     return {

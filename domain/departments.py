@@ -41,8 +41,3 @@ def normalise_department(value: str, field: str = "department") -> str:
             "département inconnu : code INSEE attendu (001 à 095, 02A, 02B, 971 à 978, 984, 986 à 988)",
         )
     return code
-
-
-def is_alsace_moselle(department: str) -> bool:
-    """True for Moselle, Bas-Rhin and Haut-Rhin (droit local)."""
-    return normalise_department(department) in ALSACE_MOSELLE
