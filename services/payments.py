@@ -47,12 +47,16 @@ from db.models import Act, Authority, Grant, Instalment
 from db.session import is_postgresql
 from domain import identifiers
 from domain.errors import RuleViolation
-from domain.lifecycle import InstalmentStatus, check_instalment_transition, check_payment_allowed
+from domain.lifecycle import (
+    InstalmentStatus,
+    check_instalment_transition,
+    check_payment_allowed,
+)
 from domain.money import format_amount_fr
 from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnavailable
-from gateways.factory import bank_gateway
 from grantflow import clock
 from grantflow.settings import Settings
+from grantflow.wiring import bank_gateway
 from services import commands, journal, obligations
 from services.grants import facts_of, get_grant
 
@@ -249,15 +253,6 @@ def say(refusal: RuleViolation) -> str:
     if refusal.value is None and refusal.field == "payment":
         return refusal.rule
     return str(refusal)
-
-
-def check_payment_preconditions(session: Session, grant: Grant, business_date: dt.date, settings: Settings) -> None:
-    """RuleViolation (the first refusal, the others joined to it) unless the grant may be paid."""
-    refusals = payment_refusals(session, grant, business_date, settings)
-    if refusals:
-        first = refusals[0]
-        raise RuleViolation(first.field, first.value, " | ".join(
-            [first.rule] + [say(other) for other in refusals[1:]]))
 
 
 def payment_plan(session: Session, settings: Settings, business_date: dt.date, reference: str | None = None,
