@@ -283,7 +283,11 @@ def bench_prefect(dbs: Databases, sizes: list[int], day: dt.date, grant_runs: in
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentTaskRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentTaskRunId,
+    )
     from prefect.testing.utilities import prefect_test_harness
     from sqlalchemy.orm import Session
 

@@ -26,8 +26,15 @@ from grantflow import clock
 from grantflow.settings import get_settings
 from services.commands import PaymentConfirmation
 from services.payments import PaymentRunFailed, Problem, chunks, rejection
-from tasks.payments import (check_payment_conditions, claim_instalments, notify_authorities, order_transfers,
-                            record_payment_confirmation, record_technical_failure, resolve_unanswered_orders)
+from tasks.payments import (
+    check_payment_conditions,
+    claim_instalments,
+    notify_authorities,
+    order_transfers,
+    record_payment_confirmation,
+    record_technical_failure,
+    resolve_unanswered_orders,
+)
 
 
 def _grant_payment_name() -> str:

@@ -16,8 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
-                    select_autoescape)
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from markupsafe import Markup, escape
 
 __all__ = ["render", "date_fr", "date_fr_long", "eur", "nl2br", "KINDS", "TEMPLATES_DIR"]

@@ -11,10 +11,10 @@ from pathlib import Path
 from db.migrate import upgrade
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from grantflow.settings import get_settings
 from grantflow import clock
+from grantflow.settings import get_settings
+from grantflow.wiring import mail_gateway
 from services import audit, dossier, journal, opendata, payments, reading, simulation
-from tasks.mail import mail_gateway
 
 
 def daily_jobs() -> list[simulation.DailyJob]:

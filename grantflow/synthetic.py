@@ -23,7 +23,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Act, Association, Authority, Event, Grant, Instalment, Obligation, Signature
+from db.models import (
+    Act,
+    Association,
+    Authority,
+    Event,
+    Grant,
+    Instalment,
+    Obligation,
+    Signature,
+)
 from domain.calendar import add_months
 from domain.convention import convention_period
 from services.journal import GENESIS, _canonical, event_hash

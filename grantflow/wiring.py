@@ -1,4 +1,9 @@
-"""The configured bank gateway (setting GRANTFLOW_BANK): the one place that chooses it.
+"""The configured gateways: the one place that chooses them from the settings.
+
+Mail (GRANTFLOW_SMTP_*): no SMTP host means the outbox folder, one .eml per message;
+otherwise SMTP through yagmail, the password from the environment or a Prefect Secret block.
+
+Bank (GRANTFLOW_BANK):
 
 - "simulated" (default): `SimulatedTreasury` in `settings.treasury_path`, following the
   fault plan of `settings.treasury_fault_plan` (a JSON file, read at every call, so a
@@ -12,6 +17,7 @@ from __future__ import annotations
 from db.models import Authority
 from domain.errors import RuleViolation
 from gateways.bank import BankGateway, SepaFileGateway, SimulatedTreasury
+from gateways.mail import MailGateway, OutboxFolder, SmtpGateway
 from grantflow.settings import Settings
 
 BANKS = ("simulated", "sepa-file")
@@ -33,3 +39,22 @@ def bank_gateway(settings: Settings, authority: Authority | None = None) -> Bank
                                debtor_bic=authority.bic or None)
     raise RuleViolation("bank", settings.bank,
                         f"passerelle bancaire inconnue (GRANTFLOW_BANK) : attendu l'une de {', '.join(BANKS)}")
+
+
+def smtp_password(settings: Settings) -> str | None:
+    """From the environment, or a Prefect Secret block: never logged, never stored."""
+    if settings.smtp_password is not None:
+        return settings.smtp_password.get_secret_value()
+    if settings.smtp_password_block:
+        from prefect.blocks.system import Secret
+
+        return Secret.load(settings.smtp_password_block).get()
+    return None
+
+
+def mail_gateway(settings: Settings) -> MailGateway:
+    if not settings.smtp_host:
+        return OutboxFolder(settings.outbox_dir)
+    return SmtpGateway(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from,
+                       user=settings.smtp_user, password=smtp_password(settings),
+                       starttls=settings.smtp_starttls, use_ssl=settings.smtp_ssl)

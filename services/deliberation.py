@@ -8,8 +8,8 @@ from db.models import Deliberation, Grant
 from domain.deliberation import Decision, Sitting, Votes, decide
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
-from services import commands, grants, journal
 from grantflow.settings import Settings
+from services import commands, grants, journal
 
 
 def latest(session: Session, grant: Grant) -> Deliberation | None:

@@ -5,12 +5,12 @@ through the same actions the flows run: any error leaves the store unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import typing
 import uuid
 from collections.abc import Callable, Sequence
-import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path

@@ -8,8 +8,17 @@ from sqlalchemy.orm import Session
 
 from db.models import Grant
 from grantflow.settings import Settings
-from services import (amendments, closure, commands, deliberation, disbursements, payments, prefecture, reporting,
-                      signature)
+from services import (
+    amendments,
+    closure,
+    commands,
+    deliberation,
+    disbursements,
+    payments,
+    prefecture,
+    reporting,
+    signature,
+)
 
 
 def apply_event(session: Session, grant: Grant, event: commands.Command, settings: Settings, *,

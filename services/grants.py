@@ -27,7 +27,9 @@ def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
     act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
     signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
-    from services.deliberation import latest_outcome  # a cycle otherwise: deliberation moves stages
+    from services.deliberation import (
+        latest_outcome,  # a cycle otherwise: deliberation moves stages
+    )
 
     outcome = latest_outcome(session, grant)
     return GrantFacts(

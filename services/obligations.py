@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import Evaluation, Grant, Instalment, Obligation
-from domain import calendar, obligations as rules
+from domain import calendar
+from domain import obligations as rules
 from domain.convention import convention_period
 from domain.money import format_amount_fr
 from grantflow.settings import Settings

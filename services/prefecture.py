@@ -7,13 +7,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import Act, Deliberation, Grant
-from domain.acts import check_act_matches, executoire_on, legality_control_ends, parse_act_id
+from domain.acts import (
+    check_act_matches,
+    executoire_on,
+    legality_control_ends,
+    parse_act_id,
+)
 from domain.deliberation import QUORUM_FAILED, earliest_reconvened_session
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
+from grantflow.settings import Settings
 from services import commands, grants, journal, obligations
 from services.deliberation import latest
-from grantflow.settings import Settings
 
 
 def record_receipt(session: Session, grant: Grant, receipt: commands.PrefectureReceipt, settings: Settings, *,

@@ -9,7 +9,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Act, Association, Authority, Event, Grant, Instalment, Obligation, Refund
+from db.models import (
+    Act,
+    Association,
+    Authority,
+    Event,
+    Grant,
+    Instalment,
+    Obligation,
+    Refund,
+)
 from domain.money import format_amount
 from services.grants import get_grant
 

@@ -1,8 +1,6 @@
 """The association's progress reports and the authority's answers."""
 from __future__ import annotations
 
-
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -10,8 +8,8 @@ from db.models import Grant, Report
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
 from domain.obligations import answer_due
-from services import commands, journal, obligations
 from grantflow.settings import Settings
+from services import commands, journal, obligations
 
 
 def record_report(session: Session, grant: Grant, report: commands.ProgressReport, settings: Settings, *,

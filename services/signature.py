@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 from db.models import Act, Grant, Signature
 from domain.acts import check_signature_after_receipt
 from domain.errors import RuleViolation
-from services import commands, grants, journal, obligations
 from grantflow.settings import Settings
+from services import commands, grants, journal, obligations
 
 
 def record_signature(session: Session, grant: Grant, signature: commands.Signature, settings: Settings, *,

@@ -12,7 +12,6 @@ from grantflow import clock
 from grantflow.settings import get_settings
 from services import mailing, reading, sweep
 
-
 ARTIFACT_ROWS = 500
 
 

@@ -22,11 +22,11 @@ from db.session import unit_of_work
 from domain.errors import RuleViolation
 from grantflow import clock
 from grantflow.settings import get_settings
+from grantflow.wiring import mail_gateway
 from services import closure, commands, mailing, sweep
 from services.dossier import load_files
 from services.grants import get_grant
 from services.reading import grant_view
-from tasks.mail import mail_gateway
 from tests.support import EXAMPLES, INNOSPRINT, record, scalar, sign_both
 
 D = dt.date

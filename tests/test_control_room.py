@@ -14,9 +14,9 @@ from flows.prefecture import prefecture_receipt
 from flows.signature import convention_signature
 from flows.sweep import daily_sweep
 from grantflow.settings import get_settings
+from grantflow.wiring import mail_gateway
 from services import commands, mailing
 from services.dossier import load_files
-from tasks.mail import mail_gateway
 from tests.support import EXAMPLES, INNOSPRINT, latest_artifact, sign_both
 
 

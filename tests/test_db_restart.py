@@ -26,8 +26,8 @@ from db.session import engine_for, unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.synthetic import generate
+from grantflow.wiring import mail_gateway
 from services import journal, mailing, sweep
-from tasks.mail import mail_gateway
 from tests.smtp_server import free_port
 from tests.support import AtMessage, scalar
 

@@ -22,9 +22,9 @@ from db.session import unit_of_work
 from domain.errors import RuleViolation
 from grantflow import clock
 from grantflow.settings import get_settings
+from grantflow.wiring import mail_gateway
 from services import commands, evaluation, mailing, sweep
 from services.grants import get_grant
-from tasks.mail import mail_gateway
 from tests.support import INNOSPRINT, latest_artifact, record, scalar, sign_both
 
 D = dt.date

@@ -12,8 +12,8 @@ from db.models import Message, Obligation
 from db.session import unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
+from grantflow.wiring import mail_gateway
 from services import commands, mailing, sweep
-from tasks.mail import mail_gateway
 from tests.support import INNOSPRINT, AtMessage, empty_store, record, scalar, sign_both
 
 D = dt.date

@@ -18,8 +18,8 @@ from db.session import unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.synthetic import generate
+from grantflow.wiring import mail_gateway
 from services import journal, mailing, sweep
-from tasks.mail import mail_gateway
 from tests.support import AtMessage, scalar
 
 DAY = dt.date(2019, 2, 1)

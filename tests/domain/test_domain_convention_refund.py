@@ -6,9 +6,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.convention import CONVENTION_THRESHOLD, convention_period, convention_required, payment_deadline
+from domain.convention import (
+    CONVENTION_THRESHOLD,
+    convention_period,
+    convention_required,
+    payment_deadline,
+)
 from domain.errors import RuleViolation
-from domain.refund import TITRE_FLOOR, contest_deadline, prescription_date, refund_due, titre_required
+from domain.refund import (
+    TITRE_FLOOR,
+    contest_deadline,
+    prescription_date,
+    refund_due,
+    titre_required,
+)
 
 EXECUTOIRE_002 = date(2018, 12, 12)
 

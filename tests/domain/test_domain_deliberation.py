@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.deliberation import Sitting, Votes, decide, earliest_reconvened_session, quorum_required
+from domain.deliberation import (
+    Sitting,
+    Votes,
+    decide,
+    earliest_reconvened_session,
+    quorum_required,
+)
 from domain.errors import RuleViolation
 
 SESSION_002 = date(2018, 11, 27)

@@ -3,7 +3,14 @@ import pytest
 from schwifty import BIC, IBAN
 
 from domain.errors import RuleViolation
-from domain.identifiers import valid_bic, valid_holder, valid_iban, valid_rna, valid_siren, valid_siret
+from domain.identifiers import (
+    valid_bic,
+    valid_holder,
+    valid_iban,
+    valid_rna,
+    valid_siren,
+    valid_siret,
+)
 
 CASQ_SIREN = "200071892"  # seed 002, in its @CTES acknowledgement
 

@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import RuleViolation
-from domain.money import check_instalments, format_amount, format_amount_fr, from_cents, parse_amount, to_cents
+from domain.money import (
+    check_instalments,
+    format_amount,
+    format_amount_fr,
+    from_cents,
+    parse_amount,
+    to_cents,
+)
 
 GRANT_002 = Decimal("35000.00")  # seed 002: "une somme de 35 000 €"
 

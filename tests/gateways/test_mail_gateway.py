@@ -9,8 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateways.mail import (Mail, MailRejected, MailUnavailable, OutboxFolder, SmtpGateway,
-                           build_mime, clean_header)
+from gateways.mail import (
+    Mail,
+    MailRejected,
+    MailUnavailable,
+    OutboxFolder,
+    SmtpGateway,
+    build_mime,
+    clean_header,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 PDF = b"%PDF-1.4\n% compte rendu bimestriel n\xc2\xb02\n%%EOF\n"
