@@ -13,14 +13,57 @@ from domain.errors import RuleViolation
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
-# Accepts "35000", "35000.5", "35 000,50" (French staff type a comma and group digits
-# with spaces, including the non-breaking ones office software inserts).
-_AMOUNT_TEXT = re.compile(r"^(?P<sign>[-+]?)(?P<int>\d+)(?:[.,](?P<frac>\d+))?$")
-_GROUP_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009")
+# The forms a French user types, each read one way only (README, "Montants"):
+#   "45800", "45800.00", "45800,5", "45 800,00", "45 800 €", "45 800 EUR", "45.800,00 euros",
+#   "1.234.567" (dots or spaces grouping thousands, a comma or a dot before the cents).
+# Groups of thousands are exactly three digits. A single dot or comma followed by exactly
+# three digits ("45.800", "45,800") is refused: it is 45 800 grouped or 45.8 with three
+# decimals, and the wrong reading pays a thousand times too much or too little.
+_SPACES = "[ \u00a0\u202f\u2009]"
+_CURRENCY = re.compile(rf"{_SPACES}*(?:€|eur|euros?)$", re.IGNORECASE)
+_PLAIN = re.compile(r"^(?P<int>\d+)(?:[.,](?P<frac>\d+))?$")
+_GROUPED = re.compile(
+    rf"^(?P<int>\d{{1,3}}(?:(?P<sep>{_SPACES}|\.)\d{{3}})(?:(?P=sep)\d{{3}})*)(?:[.,](?P<frac>\d+))?$"
+)
+_AMBIGUOUS = re.compile(r"^(?P<int>\d{1,3})[.,](?P<frac>\d{3})$")
+_GROUP_SPACES = str.maketrans("", "", " .\u00a0\u202f\u2009")
+
+
+def _read_text(value: str, field: str) -> Decimal:
+    text = _CURRENCY.sub("", value.strip()).strip()
+    ambiguous = _AMBIGUOUS.match(text)
+    if ambiguous:
+        grouped = Decimal(ambiguous["int"] + ambiguous["frac"])
+        decimal = Decimal(f"{ambiguous['int']}.{ambiguous['frac']}")
+        as_decimal = format_amount_fr(decimal) if decimal == decimal.quantize(CENT) else f"{_fr_digits(decimal)} EUR"
+        raise RuleViolation(
+            field, value,
+            f"montant ambigu : {format_amount_fr(grouped)} (séparateur de milliers) ou {as_decimal} "
+            "(séparateur décimal) ? Écrire les milliers avec une espace (ex. « 45 800 ») et les "
+            "centimes avec deux chiffres (ex. « 45,80 »)",
+        )
+    sign = ""
+    if text[:1] in ("+", "-"):
+        sign, text = text[0], text[1:]
+    match = _PLAIN.match(text)
+    if match is None:
+        grouped = _GROUPED.match(text)
+        # A dot cannot both group thousands and mark the cents: "1.234.5" is refused.
+        if grouped is not None and not (grouped["sep"] == "." and "." in text[len(grouped["int"]):]):
+            match = grouped
+    if match is None:
+        raise RuleViolation(
+            field, value,
+            "montant illisible : un nombre en euros est attendu (ex. 45800, 45800.00, 45 800,00, 45 800 €)",
+        )
+    if match["frac"] is not None and len(match["frac"]) > 2:
+        raise RuleViolation(field, value, "montant refusé : au plus 2 décimales (les paiements se font au centime)")
+    integer = match["int"].translate(_GROUP_SPACES)
+    return Decimal(f"{sign}{integer}.{match['frac'] or '0'}")
 
 
 def parse_amount(value: str | int | Decimal, field: str = "amount") -> Decimal:
-    """The amount as a Decimal quantized to the cent; refuses float, negative, sub-cent."""
+    """The amount as a Decimal quantized to the cent; refuses float, negative, sub-cent, ambiguous."""
     # bool is an int subclass: True would silently become 1.00 EUR.
     if isinstance(value, (float, bool)) or not isinstance(value, (str, int, Decimal)):
         raise RuleViolation(
@@ -29,14 +72,7 @@ def parse_amount(value: str | int | Decimal, field: str = "amount") -> Decimal:
             "montant refusé : donner un texte, un entier ou un Decimal, jamais un nombre à "
             "virgule flottante (arrondis binaires ; montants au centime exact)",
         )
-    if isinstance(value, str):
-        text = value.strip().translate(_GROUP_SPACES)
-        match = _AMOUNT_TEXT.match(text)
-        if not match:
-            raise RuleViolation(field, value, "montant illisible : un nombre en euros est attendu (ex. 35000.00)")
-        number = Decimal(f"{match['sign']}{match['int']}.{match['frac'] or '0'}")
-    else:
-        number = Decimal(value)
+    number = _read_text(value, field) if isinstance(value, str) else Decimal(value)
     if not number.is_finite():
         raise RuleViolation(field, value, "montant illisible : un nombre fini en euros est attendu")
     if number < 0:
@@ -75,8 +111,14 @@ def format_amount(amount: Decimal) -> str:
 
 def format_amount_fr(amount: Decimal) -> str:
     """French form for messages to staff: Decimal("35000") -> "35 000,00 EUR"."""
-    text = f"{_whole_cents(amount, 'amount'):,.2f}"  # "35,000.00"
-    return text.replace(",", " ").replace(".", ",") + " EUR"
+    return _fr_digits(_whole_cents(amount, "amount")) + " EUR"
+
+
+def _fr_digits(amount: Decimal) -> str:
+    """Digits grouped by thousands with a comma before the decimals: 35000.5 -> "35 000,50"."""
+    places = max(2, -amount.as_tuple().exponent)  # type: ignore[operator]
+    text = f"{amount:,.{places}f}"  # "35,000.00"
+    return text.replace(",", " ").replace(".", ",")
 
 
 def to_cents(amount: Decimal) -> int:

@@ -205,6 +205,13 @@ REFUSALS = {
     "float_amount": (
         _set(("grants", 0, "amount"), 35000.5),
         "amount", ["virgule flottante"], [CASQ, "35000.5"]),
+    # Issue 11: "45.800 euros" (a French thousands dot) loaded silently as 45.80 EUR.
+    "amount_with_a_thousands_dot": (
+        _set(("grants", 0, "amount"), "45.800"),
+        "amount", ["ambigu", "45 800,00 EUR", "45,80 EUR"], [CASQ, "45.800"]),
+    "instalment_with_a_thousands_dot": (
+        _set(("grants", 0, "payments"), [{"amount": "35.000", "due": dt.date(2019, 5, 31)}]),
+        "payments[0].amount", ["ambigu", "35 000,00 EUR", "35,00 EUR"], [CASQ, "35.000"]),
     "invalid_siret": (
         _set(("associations", 0, "siret"), "99912345800014"),
         "associations[0].siret", ["SIRET invalide", "Luhn"], [*ASSOCIATION_CONTEXT, "99912345800014"]),
@@ -441,3 +448,14 @@ def test_a_dossier_loaded_again_cannot_rewrite_what_is_known(store, capsys, tmp_
     code, _, err = run(capsys, "load", str(write(path, rewritten)))
     assert code == 1 and "seulement complété" in err
     assert snapshot(store.engine) == before
+
+
+def test_amounts_as_written_in_acts_load_to_the_cent(store, capsys, tmp_path):
+    """Seed 002 writes "une somme de 35 000 €": read as 35,000.00 EUR, the instalment too."""
+    dossier = casq()
+    dossier["grants"][0]["amount"] = "35 000 €"
+    dossier["grants"][0]["payments"] = [{"amount": "35.000,00 euros", "due": dt.date(2019, 5, 31)}]
+    assert run(capsys, "load", str(write(tmp_path / "casq.yaml", dossier)))[0] == 0
+    view = show(capsys, CASQ)
+    assert view["amount"] == "35000.00"
+    assert [p["amount"] for p in view["payments"]] == ["35000.00"]

@@ -30,6 +30,15 @@ GRANT_002 = Decimal("35000.00")  # seed 002: "une somme de 35 000 €"
         (Decimal("12.340"), "12.34"),  # a trailing zero is not a third decimal
         ("0", "0.00"),
         (Decimal("-0"), "0.00"),
+        # DOMAIN §9, the forms written in acts and typed by staff (README, "Montants").
+        ("45800", "45800.00"),
+        ("45 800 €", "45800.00"),
+        ("45 800,00 €", "45800.00"),
+        ("45 800 EUR", "45800.00"),
+        ("45.800,00 euros", "45800.00"),
+        ("1.234.567", "1234567.00"),
+        ("1 234 567,8", "1234567.80"),
+        ("11000,00", "11000.00"),
     ],
 )
 def test_parse_amount_accepts_and_quantizes_to_the_cent(given_value, expected):
@@ -41,7 +50,7 @@ def test_parse_amount_accepts_and_quantizes_to_the_cent(given_value, expected):
 @pytest.mark.parametrize(
     "bad",
     [35000.0, 0.1, True, None, [1], "-1", Decimal("-0.01"), -5, "12.345", Decimal("0.001"), "abc", "", "  ",
-     "NaN", Decimal("NaN"), Decimal("Infinity"), "1e3", "1,234.56", "35 000 EUR"],
+     "NaN", Decimal("NaN"), Decimal("Infinity"), "1e3", "1,234.56", "1.234.5", "1,234,567", "3 5000", "45 80", "€45", "45800.500", "12.340"],
 )
 def test_parse_amount_refuses(bad):
     with pytest.raises(RuleViolation) as refused:
@@ -52,6 +61,18 @@ def test_parse_amount_refuses(bad):
 def test_parse_amount_float_message_names_the_rule():
     with pytest.raises(RuleViolation, match="virgule flottante"):
         parse_amount(35000.0)
+
+
+@pytest.mark.parametrize(("written", "grouped", "decimal"),
+                         [("45.800", "45 800,00 EUR", "45,80 EUR"), ("45,800", "45 800,00 EUR", "45,80 EUR"),
+                          ("12.345", "12 345,00 EUR", "12,345 EUR")])
+def test_a_dot_or_comma_before_three_digits_is_refused_naming_both_readings(written, grouped, decimal):
+    """Issue 11: "45.800 euros" in an act loaded silently as 45.80 EUR."""
+    with pytest.raises(RuleViolation) as refused:
+        parse_amount(written, field="grants[0].amount")
+    message = str(refused.value)
+    assert "ambigu" in message and grouped in message and decimal in message
+    assert refused.value.field == "grants[0].amount" and refused.value.value == written
 
 
 def test_negative_and_sub_cent_messages():
