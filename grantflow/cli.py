@@ -6,11 +6,15 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from db.migrate import upgrade
 from db.session import unit_of_work
+from domain import labels
 from domain.errors import RuleViolation
+from domain.money import format_amount_fr
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway
@@ -57,8 +61,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     if table.empty:
         print("Aucune subvention.")
     else:
-        print(table.to_string(index=False, na_rep="-"))
+        print(portfolio_in_french(table).to_string(index=False))
     return 0
+
+
+PORTFOLIO_HEADERS = {
+    "reference": "référence", "authority": "collectivité", "association": "association", "stage": "étape",
+    "amount": "montant", "paid": "payé", "next_due_on": "prochaine échéance", "next_obligation": "pour",
+    "overdue": "en retard",
+}
+
+
+def portfolio_in_french(table: Any) -> Any:
+    shown = table.copy()
+    shown["stage"] = shown["stage"].map(lambda code: labels.label(labels.STAGES, code))
+    shown["next_due_on"] = shown["next_due_on"].map(lambda iso: labels.date_or_dash(_date(iso)))
+    shown["next_obligation"] = shown["next_obligation"].map(lambda text: text if isinstance(text, str) else "—")
+    return shown.rename(columns=PORTFOLIO_HEADERS)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -72,14 +91,36 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(view, ensure_ascii=False, indent=2))
         return 0
-    print(f"{view['reference']} — {view['object']}")
-    print(f"étape : {view['stage']}   montant : {view['amount']} EUR   exécutoire le : {view['executoire_on']}")
-    print(f"convention : du {view['starts_on']} au {view['ends_on']}")
-    for o in view["obligations"]:
-        print(f"  {o['due_on']}  {o['status']:<9} {o['label']}")
-    for p in view["payments"]:
-        print(f"  versement n°{p['number']} {p['amount']} EUR  échéance {p['due_on']}  {p['status']}")
+    print_grant(view)
     return 0
+
+
+def print_grant(view: dict[str, Any]) -> None:
+    """The grant as operations staff read it: French words, dd/mm/yyyy dates, a dash for the unknown."""
+    day = labels.date_or_dash
+    print(f"{view['reference']} — {view['object']}")
+    print(f"étape : {labels.label(labels.STAGES, view['stage'])}   "
+          f"montant : {format_amount_fr(Decimal(view['amount']))}   "
+          f"exécutoire le : {day(_date(view['executoire_on']))}")
+    print(f"convention : du {day(_date(view['starts_on']))} au {day(_date(view['ends_on']))}"
+          + ("" if view["convention_required"] else " (convention non obligatoire)"))
+    for o in view["obligations"]:
+        status = labels.label(labels.OBLIGATION_STATUSES, o["status"])
+        print(f"  {day(_date(o['due_on']))}  {status:<9} {o['label']}")
+    for p in view["payments"]:
+        due = f"échéance {day(_date(p['due_on']))}" if p["due_on"] else "échéance à fixer"
+        print(f"  versement n°{p['number']} {format_amount_fr(Decimal(p['amount']))}  {due}  "
+              f"{labels.label(labels.INSTALMENT_STATUSES, p['status'])}")
+    refund = view.get("refund")
+    if refund:
+        print(f"  reversement {format_amount_fr(Decimal(refund['amount']))} "
+              f"{labels.label(labels.REFUND_STATUSES, refund['status'])}"
+              + (f", titre n°{refund['titre_number']}" if refund["titre_number"] else ""))
+
+
+def _date(iso: object) -> dt.date | None:
+    # pandas turns a missing date into NaN, a float.
+    return dt.date.fromisoformat(iso) if isinstance(iso, str) and iso else None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

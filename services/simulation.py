@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from db.models import Deliberation
+from domain import labels
 from grantflow import clock
 from grantflow.settings import Settings
 from services import closure, commands, evaluation, mailing, sweep
@@ -118,11 +119,11 @@ class Simulation:
                 grant = get_grant(session, scheduled.reference, for_update=True)
                 before = grant.stage
                 apply_event(session, grant, scheduled.fact, self.settings, actor="grantflow simulate")
-                lines.append(f"{scheduled.reference} : {scheduled.fact.event} enregistré"
-                             + (f" ({before} -> {grant.stage})" if grant.stage != before else ""))
+                lines.append(f"{scheduled.reference} : {labels.label(labels.FACTS, scheduled.fact.event)} enregistré"
+                             + (f" ({labels.stage_move(before, grant.stage)})" if grant.stage != before else ""))
         with self.unit_of_work() as session:
             result = sweep.sweep(session, day, self.settings, actor="grantflow simulate")
-        lines += [f"{reference} : {source} -> {target}" for reference, source, target in result.transitions]
+        lines += [f"{reference} : {labels.stage_move(source, target)}" for reference, source, target in result.transitions]
         for job in self.daily_jobs:
             lines += job(day)
         sent = mailing.send_queued(self.unit_of_work, self.mail_gateway, self.settings)

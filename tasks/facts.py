@@ -11,6 +11,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from db.session import unit_of_work
+from domain import labels
 from grantflow.settings import get_settings
 from services import commands
 from services.events import apply_event
@@ -28,7 +29,8 @@ def record_fact(reference: str, fact: commands.Command) -> dict[str, Any]:
         after, authority = grant.stage, grant.authority.code
     label_run(authority, after)
     logger = get_run_logger()
-    logger.info("%s : %s enregistré (étape %s -> %s)", reference, fact.event, before, after)
+    logger.info("%s : %s enregistré (%s)", reference, labels.label(labels.FACTS, fact.event),
+                labels.stage_move(before, after))
     reason = getattr(result, "reason", None)  # the council's decision explains itself
     if reason:
         logger.info("%s : %s", reference, reason)

@@ -39,16 +39,15 @@ def test_list_is_one_row_per_grant(loaded, capsys):
     status, out, err = run(capsys, "list")
     assert status == 0, err
     lines = out.strip().splitlines()
-    assert lines[0].split() == ["reference", "authority", "association", "stage", "amount", "paid",
-                                "next_due_on", "next_obligation", "overdue"]
-    rows = {line.split()[0]: line for line in lines[1:]}
+    header = " ".join(lines[0].split())
+    assert header == ("référence collectivité association étape montant payé prochaine échéance pour en retard")
+    rows = {line.split()[0]: " ".join(line.split()) for line in lines[1:]}
     assert set(rows) == {CASQ, CASA}
     # CASQ: exécutoire 12/12/2018; first due, the convention's signatures on 11/01/2019.
-    assert rows[CASQ].split()[:7] == [CASQ, "casq", "faubourg-numerique", "signature", "35000.00", "0.00",
-                                      "2019-01-11"]
-    assert "signature de la convention" in rows[CASQ]
-    # CASA waits for the prefecture: nothing due yet, shown blank (not "NaN" or "None").
-    assert rows[CASA].split()[:6] == [CASA, "casa", "creative-cluster", "prefecture", "30000.00", "0.00"]
+    assert rows[CASQ].startswith(f"{CASQ} casq faubourg-numerique signature de la convention 35000.00 0.00 "
+                                 "11/01/2019 signature de la convention par l'association 0")
+    # CASA waits for the prefecture: nothing due yet, shown as a dash (not "NaN" or "None").
+    assert rows[CASA] == f"{CASA} casa creative-cluster transmission en préfecture 30000.00 0.00 — — 0"
     assert "NaN" not in out and "None" not in out
 
 
@@ -80,15 +79,27 @@ def test_show_json_has_the_documented_shape(loaded, capsys):
 
 
 def test_show_text(loaded, capsys):
+    """Issue 11: dates as dd/mm/yyyy, stages and statuses in French, no "None"."""
     status, out, err = run(capsys, "show", CASQ)
     assert status == 0, err
     assert out.splitlines()[0] == f"{CASQ} — Sprint des innovations numériques INNOSPRINT"
-    assert "étape : signature" in out
-    assert "montant : 35000.00 EUR" in out
-    assert "exécutoire le : 2018-12-12" in out
-    assert "du 2018-12-12 au 2019-12-11" in out
-    assert "versement n°1 35000.00 EUR  échéance 2019-05-31  scheduled" in out
-    assert "2019-10-14  pending   compte rendu n°5" in out
+    assert "étape : signature de la convention" in out
+    assert "montant : 35 000,00 EUR" in out
+    assert "exécutoire le : 12/12/2018" in out
+    assert "du 12/12/2018 au 11/12/2019" in out
+    assert "versement n°1 35 000,00 EUR  échéance 31/05/2019  à verser" in out
+    assert "14/10/2019  à venir   compte rendu n°5" in out
+    for english in ("None", "pending", "scheduled", "2018-12-12"):
+        assert english not in out
+
+
+def test_show_text_of_a_grant_waiting_for_the_prefecture(loaded, capsys):
+    status, out, err = run(capsys, "show", CASA)
+    assert status == 0, err
+    assert "étape : transmission en préfecture" in out
+    assert "exécutoire le : —" in out and "convention : du — au —" in out
+    assert "versement n°1 30 000,00 EUR  échéance à fixer  à verser" in out
+    assert "None" not in out and "prefecture" not in out.replace("préfecture", "")
 
 
 def test_show_an_unknown_reference(store, capsys):

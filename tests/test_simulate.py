@@ -27,8 +27,8 @@ def test_a_simulated_year_reminds_before_and_escalates_after_a_missing_report(st
     def on(day: str, *words: str) -> list[str]:
         return [line for line in lines if line.startswith(day) and all(w in line for w in words)]
 
-    assert on("2019-01-07", INNOSPRINT, "signature -> active")
-    assert on("2019-12-12", INNOSPRINT, "active -> closing")
+    assert on("2019-01-07", INNOSPRINT, "étape signature de la convention → convention en cours")
+    assert on("2019-12-12", INNOSPRINT, "étape convention en cours → clôture")
     # Report n°2, due Friday 12/04/2019, never received: before, on the day, then escalations.
     association = "contact@faubourg-numerique.example.org"
     assert on("2019-04-05", association, "12/04/2019", "compte rendu n°2")

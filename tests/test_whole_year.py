@@ -149,9 +149,9 @@ def test_the_innosprint_year_from_the_council_vote_to_the_refund(store, tmp_path
         return [line for line in lines if line.startswith(day) and all(w in line for w in words)]
 
     # The stages.
-    assert on("2019-01-07", R, "signature -> active")
-    assert on("2019-12-12", R, "active -> closing")
-    assert on("2020-01-03", R, "refund enregistré (closing -> closed)")
+    assert on("2019-01-07", R, "étape signature de la convention → convention en cours")
+    assert on("2019-12-12", R, "étape convention en cours → clôture")
+    assert on("2020-01-03", R, "reversement enregistré (étape clôture → close)")
     assert on("2019-12-12", R, "titre de recette TR-2019-000001 émis : 3 749,50 EUR à reverser")
 
     # Every mail, in order, and nothing else.

@@ -1,0 +1,77 @@
+"""How the store's codes read in French, for the people who read them.
+
+The store, the JSON views and the journal keep stable codes (`closing`, `overdue`,
+`prefecture_receipt`); every text meant for operations staff (the command line, run
+logs, simulation lines, messages) says them in French through these tables, so that no
+English word reaches a reader and each label is written once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from domain.calendar import format_date_fr
+
+STAGES = {
+    "deliberation": "délibération",
+    "prefecture": "transmission en préfecture",
+    "signature": "signature de la convention",
+    "active": "convention en cours",
+    "closing": "clôture",
+    "closed": "close",
+    "rejected": "rejetée",
+}
+
+INSTALMENT_STATUSES = {
+    "scheduled": "à verser",
+    "ordered": "ordonnancé",
+    "paid": "payé",
+    "rejected": "rejeté par le Trésor",
+    "failed": "en échec",
+    "cancelled": "annulé",
+}
+
+OBLIGATION_STATUSES = {
+    "pending": "à venir",
+    "overdue": "en retard",
+    "done": "fait",
+    "cancelled": "annulé",
+}
+
+REFUND_STATUSES = {
+    "due": "à reverser",
+    "paid": "reversé",
+    "waived": "non réclamé",
+}
+
+# The facts an operator or a dossier records (services/commands.py), as nouns.
+FACTS = {
+    "vote": "vote",
+    "prefecture_receipt": "accusé de réception de la préfecture",
+    "control_restarted": "demande de pièces du préfet",
+    "signature": "signature",
+    "payment": "paiement",
+    "report": "compte rendu",
+    "report_answer": "réponse au compte rendu",
+    "disbursement": "versement à un porteur de projet",
+    "refund": "reversement",
+    "amendment": "avenant",
+}
+
+
+def label(table: dict[str, str], code: str | None) -> str:
+    """The French label of a code; an unknown code is shown as is rather than hidden."""
+    if code is None:
+        return "—"
+    return table.get(code, code)
+
+
+def date_or_dash(day: dt.date | None) -> str:
+    """27/11/2018, or a dash where a date is not known yet (never "None")."""
+    return format_date_fr(day) if day is not None else "—"
+
+
+def stage_move(before: str, after: str) -> str:
+    """"étape transmission en préfecture → signature de la convention", or the one stage kept."""
+    if before == after:
+        return f"étape {label(STAGES, after)}"
+    return f"étape {label(STAGES, before)} → {label(STAGES, after)}"
