@@ -7,11 +7,15 @@ from decimal import Decimal
 
 from domain.calendar import add_days, add_months
 from domain.errors import RuleViolation
-from domain.money import parse_amount
+from domain.money import format_amount_fr, parse_amount
 
 # Loi 2000-321 art. 10 and décret 2001-495 art. 1: a convention is compulsory above
 # 23,000 EUR a year from one authority to one beneficiary. Configurable (DOMAIN §3).
 CONVENTION_THRESHOLD = Decimal("23000.00")
+
+# Code de commerce L612-4 and décret 2009-540: an association receiving more than 153,000 EUR
+# of subsidies a year from public bodies must publish certified accounts.
+CERTIFIED_ACCOUNTS_THRESHOLD = Decimal("153000.00")
 
 # Loi 2000-321 art. 10 as amended by loi 2021-875: payment within 60 days of the
 # notification of the decision or of the trigger the convention sets. Configurable.
@@ -24,6 +28,18 @@ def convention_required(annual_total: Decimal, *, threshold: Decimal = CONVENTIO
     total = parse_amount(annual_total, field="convention.annual_total")
     limit = parse_amount(threshold, field="convention.threshold")
     return total > limit
+
+
+def yearly_total_message(total: Decimal, year: int, count: int, *, threshold: Decimal) -> str:
+    """Why a convention becomes compulsory for a grant that alone stays under the threshold."""
+    return (f"convention obligatoire : {count} subvention(s) de la collectivité à cette association en {year} "
+            f"pour {format_amount_fr(total)} au total, plus de {format_amount_fr(threshold)} par an "
+            "(loi 2000-321 art. 10, décret 2001-495 art. 1)")
+
+
+def certified_accounts_required(total_from_all: Decimal) -> bool:
+    """More than 153,000 EUR of subsidies in a year from all public bodies (strictly)."""
+    return parse_amount(total_from_all, field="subventions.total_annuel") > CERTIFIED_ACCOUNTS_THRESHOLD
 
 
 def convention_period(start: date, months: int) -> tuple[date, date]:

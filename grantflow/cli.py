@@ -51,6 +51,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"historique complété : {reference}")
     for reference in report.unchanged:
         print(f"déjà présent, inchangé : {reference}")
+    for notice in report.notices:
+        print(f"attention : {notice}")
     return 0
 
 

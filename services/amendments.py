@@ -146,13 +146,9 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
     grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
     if grant.convention_required and not required_before:
         signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
-        for party, debtor, who in (("association", obligations.ASSOCIATION, "l'association"),
-                                   ("authority", obligations.AUTHORITY, "la collectivité")):
-            if party not in signed:
-                on = due(fact.on + dt.timedelta(days=settings.signature_days))
-                obligations.ensure(session, grant, f"signature_{party}", 1,
-                                   label=f"signature de la convention par {who}", debtor=debtor, due_on=on)
-                changes.append({"kind": f"signature_{party}", "number": 1, "due_on_before": None, "due_on": on})
+        for obligation in obligations.convention_to_sign(session, grant, fact.on, settings, signed):
+            changes.append({"kind": obligation.kind, "number": 1, "due_on_before": None,
+                            "due_on": obligation.due_on})
 
     payload: dict[str, Any] = {
         "number": number, "on": fact.on.isoformat(), "ends_on_before": old_end.isoformat(),

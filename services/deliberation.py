@@ -9,7 +9,7 @@ from domain.deliberation import Decision, Sitting, Votes, decide
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
 from grantflow.settings import Settings
-from services import commands, grants, journal
+from services import commands, conventions, grants, journal
 
 
 def latest(session: Session, grant: Grant) -> Deliberation | None:
@@ -63,4 +63,6 @@ def record_vote(session: Session, grant: Grant, vote: commands.Vote, settings: S
         "decision": decision.outcome, "quorum_required": decision.quorum_required, "reason": decision.reason,
     }, actor=actor)
     grants.advance(session, grant, vote.session, actor=actor)
+    if decision.outcome == "adopted":
+        conventions.review_yearly_totals(session, grant, vote.session.year, vote.session, settings, actor=actor)
     return decision

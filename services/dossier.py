@@ -28,7 +28,7 @@ from domain.errors import RuleViolation
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from grantflow.settings import Settings
-from services import commands, journal
+from services import commands, conventions, journal
 from services.events import apply_event
 
 
@@ -172,6 +172,7 @@ class LoadReport:
     created: list[str]
     unchanged: list[str]
     completed: list[str] = dataclasses.field(default_factory=list)  # new history events applied
+    notices: list[str] = dataclasses.field(default_factory=list)  # for the operator (services.conventions)
 
 
 _PYDANTIC_RULES: dict[str, str] = {
@@ -372,6 +373,7 @@ def _already_loaded(grant: Grant, spec: GrantIn, source: str) -> int:
 def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, source: str,
                   actor: str) -> LoadReport:
     report = LoadReport(created=[], unchanged=[])
+    mark = conventions.journal_mark(session)
     for authority in dossier.authorities:
         _sync(session, Authority, authority.id, authority.model_dump(exclude={"id"}))
     for association in dossier.associations:
@@ -396,6 +398,7 @@ def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, sou
         _apply_history(session, grant, spec, settings, first=known, source=source, actor=actor)
         grant.dossier = spec.model_dump(mode="json", by_alias=True)
         report.completed.append(spec.reference)
+    report.notices = conventions.notices_since(session, mark)
     return report
 
 
@@ -410,4 +413,5 @@ def load_files(paths: Sequence[Path], settings: Settings, unit_of_work: Callable
             total.created += report.created
             total.unchanged += report.unchanged
             total.completed += report.completed
+            total.notices += report.notices
     return total

@@ -6,6 +6,7 @@ working day of the authority's department (configurable).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -57,14 +58,23 @@ def reschedule(obligation: Obligation, due_on: dt.date) -> None:
         obligation.status = "pending"
 
 
+def convention_to_sign(session: Session, grant: Grant, from_day: dt.date, settings: Settings,
+                       signed: Collection[str] = ()) -> list[Obligation]:
+    """Each party's signature falls due `signature_days` after `from_day` (unless already signed)."""
+    due = deadline(grant, from_day + dt.timedelta(days=settings.signature_days), settings)
+    return [
+        ensure(session, grant, f"signature_{party}", 1, label=f"signature de la convention par {who}",
+               debtor=debtor, due_on=due)
+        for party, debtor, who in (("association", ASSOCIATION, "l'association"),
+                                   ("authority", AUTHORITY, "la collectivité"))
+        if party not in signed
+    ]
+
+
 def on_executoire(session: Session, grant: Grant, executoire_on: dt.date, settings: Settings) -> None:
     """The act is enforceable: the convention is to be signed and the money to be paid."""
     if grant.convention_required:
-        due = deadline(grant, executoire_on + dt.timedelta(days=settings.signature_days), settings)
-        ensure(session, grant, "signature_association", 1, label="signature de la convention par l'association",
-               debtor=ASSOCIATION, due_on=due)
-        ensure(session, grant, "signature_authority", 1, label="signature de la convention par la collectivité",
-               debtor=AUTHORITY, due_on=due)
+        convention_to_sign(session, grant, executoire_on, settings)
     for instalment in session.scalars(sa.select(Instalment).where(Instalment.grant_id == grant.id)):
         if instalment.due_on is None:
             instalment.due_on = deadline(

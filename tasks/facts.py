@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from db.session import unit_of_work
 from domain import labels
 from grantflow.settings import get_settings
-from services import commands
+from services import commands, conventions
 from services.events import apply_event
 from services.grants import get_grant
 from tasks.runtime import actor, label_run
@@ -24,13 +24,16 @@ def record_fact(reference: str, fact: commands.Command) -> dict[str, Any]:
     """Apply `fact` to the grant; returns the grant's stage afterwards."""
     with unit_of_work() as session:
         grant = get_grant(session, reference, for_update=True)
-        before = grant.stage
+        before, mark = grant.stage, conventions.journal_mark(session)
         result = apply_event(session, grant, fact, get_settings(), actor=actor())
         after, authority = grant.stage, grant.authority.code
+        notices = conventions.notices_since(session, mark)
     label_run(authority, after)
     logger = get_run_logger()
     logger.info("%s : %s enregistré (%s)", reference, labels.label(labels.FACTS, fact.event),
                 labels.stage_move(before, after))
+    for notice in notices:
+        logger.warning("%s", notice)
     reason = getattr(result, "reason", None)  # the council's decision explains itself
     if reason:
         logger.info("%s : %s", reference, reason)
