@@ -7,9 +7,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from db.migrate import upgrade
 from db.session import unit_of_work
+from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from grantflow import clock
 from grantflow.settings import get_settings
@@ -74,12 +76,31 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"{view['reference']} — {view['object']}")
     print(f"étape : {view['stage']}   montant : {view['amount']} EUR   exécutoire le : {view['executoire_on']}")
+    if view["act"] is not None:
+        print(_act_line(view["act"]))
     print(f"convention : du {view['starts_on']} au {view['ends_on']}")
     for o in view["obligations"]:
         print(f"  {o['due_on']}  {o['status']:<9} {o['label']}")
     for p in view["payments"]:
         print(f"  versement n°{p['number']} {p['amount']} EUR  échéance {p['due_on']}  {p['status']}")
     return 0
+
+
+def _act_line(act: dict[str, Any]) -> str:
+    def fr(iso: str) -> str:
+        return format_date_fr(dt.date.fromisoformat(iso))
+
+    line = f"acte : {act['reference']} — {act['body_fr']}"
+    if act["sitting_first"]:
+        first, last = act["sitting_first"], act["sitting_last"]
+        line += f", séance du {fr(first)}" + (f" au {fr(last)}" if last != first else "")
+    if act["transmission"] == "paper":
+        line += f", transmis sur papier, reçu en préfecture le {fr(act['received_on'])}"
+    elif act["transmission"] == "ctes":
+        line += f", transmis par @CTES ({act['act_id']}), reçu en préfecture le {fr(act['received_on'])}"
+    else:
+        line += ", non encore transmis en préfecture"
+    return line
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
