@@ -16,7 +16,7 @@ from domain.errors import RuleViolation
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway
-from services import audit, dossier, journal, opendata, payments, reading, simulation
+from services import annex, audit, dossier, journal, opendata, payments, reading, simulation
 
 
 def daily_jobs() -> list[simulation.DailyJob]:
@@ -49,6 +49,20 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"historique complété : {reference}")
     for reference in report.unchanged:
         print(f"déjà présent, inchangé : {reference}")
+    return 0
+
+
+def cmd_import_annex(args: argparse.Namespace) -> int:
+    _store()
+    try:
+        report = annex.import_file(args.act, Path(args.file), get_settings(), unit_of_work)
+    except annex.AnnexError as error:
+        print(f"Annexe refusée, rien n'a été enregistré :\n{error}", file=sys.stderr)
+        return 1
+    for reference in report.created:
+        print(f"créée : {reference}")
+    for reference in report.unchanged:
+        print(f"déjà présente, inchangée : {reference}")
     return 0
 
 
@@ -180,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     load = commands.add_parser("load", help="charge des dossiers YAML (tout ou rien)")
     load.add_argument("files", nargs="+")
     load.set_defaults(run=cmd_load)
+    annex_table = commands.add_parser("import-annex", help="crée les subventions d'un acte depuis son tableau "
+                                      "annexe .csv ou .xlsx (tout ou rien)")
+    annex_table.add_argument("act", help="référence de l'acte (son id dans le dossier)")
+    annex_table.add_argument("file")
+    annex_table.set_defaults(run=cmd_import_annex)
     listing = commands.add_parser("list", help="le portefeuille en tableau")
     listing.add_argument("--authority")
     listing.set_defaults(run=cmd_list)

@@ -253,7 +253,7 @@ _PYDANTIC_RULES: dict[str, str] = {
 }
 
 
-def _french(error: dict[str, Any]) -> str:
+def french_rule(error: dict[str, Any]) -> str:
     context = error.get("ctx") or {}
     original = context.get("error")
     if isinstance(original, RuleViolation):
@@ -346,7 +346,7 @@ def parse(path: Path) -> Dossier:
             if isinstance(violation, RuleViolation):
                 value = violation.value
                 field = field or violation.field  # a check of the whole entry names its own field
-            lines.append(_message(str(path), reference, field, value, _french(item)))
+            lines.append(_message(str(path), reference, field, value, french_rule(item)))
         raise DossierError("\n".join(lines)) from error
 
 
