@@ -403,52 +403,44 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
     return grant
 
 
+def _replay(steps: list[tuple[str, commands.Command]], apply: Callable[[commands.Command], Any], *,
+            source: str, where: str) -> None:
+    """Apply facts in order; the first refused names its place in the dossier (`history[2].on`)."""
+    for prefix, event in steps:
+        try:
+            apply(event)
+        except RuleViolation as violation:
+            name = violation.field if violation.field.startswith(prefix) else f"{prefix}.{violation.field}"
+            raise DossierError(_message(source, where, name, violation.value, violation.rule)) from violation
+
+
+def _steps(vote: commands.Vote | None, history: Sequence[commands.Command], first: int) -> list[
+        tuple[str, commands.Command]]:
+    """The vote (when nothing is applied yet: `first` < 0) and the history events from `first`."""
+    steps: list[tuple[str, commands.Command]] = [("deliberation", vote)] if vote is not None and first < 0 else []
+    start = max(first, 0)
+    return steps + [(f"history[{index}]", event) for index, event in enumerate(history[start:], start=start)]
+
+
 def _apply_history(session: Session, grant: Grant, spec: GrantIn, settings: Settings, *, first: int,
                    source: str, actor: str) -> None:
-    field_prefix = ""
-    try:
-        if first == 0 and spec.deliberation is not None:
-            field_prefix = "deliberation"
-            apply_event(session, grant, spec.deliberation, settings, actor=actor)
-        for index, event in enumerate(spec.history[first:], start=first):
-            field_prefix = f"history[{index}]"
-            apply_event(session, grant, event, settings, actor=actor)
-    except RuleViolation as violation:
-        name = violation.field
-        if field_prefix and not name.startswith(field_prefix):
-            name = f"{field_prefix}.{name}"
-        raise DossierError(_message(source, spec.reference, name, violation.value, violation.rule)) from violation
+    _replay(_steps(spec.deliberation, spec.history, first),
+            lambda event: apply_event(session, grant, event, settings, actor=actor),
+            source=source, where=spec.reference)
 
 
-def _already_loaded(grant: Grant, spec: GrantIn, source: str) -> int:
-    """How many history events of `spec` the store already has; refused if the file contradicts it.
+def _loaded(before: dict[str, Any], after: dict[str, Any], *, source: str, where: str, what: str) -> int:
+    """How many history events the store already has; refused if the file contradicts it.
 
-    A dossier loaded again may only add facts at the end of its history: everything
-    else goes through the flows (an amendment for the amount or the dates).
+    A dossier loaded again may only add facts at the end of a history: everything else
+    goes through the flows (an amendment for a grant's amount or dates).
     """
-    before, after = grant.dossier, spec.model_dump(mode="json", by_alias=True)
     known = before.get("history", [])
-    changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k))
-    if changed:
-        raise DossierError(_message(source, spec.reference, changed[0], after.get(changed[0]),
-                                    "la subvention est déjà chargée avec une autre valeur : un dossier rechargé "
-                                    "ne peut que compléter son historique (avenant pour le reste)"))
-    if after.get("history", [])[:len(known)] != known:
-        raise DossierError(_message(source, spec.reference, "history", f"{len(known)} événement(s) déjà chargé(s)",
-                                    "l'historique déjà chargé ne peut pas être modifié, seulement complété"))
-    return len(known)
-
-
-def _act_loaded(act: Act, spec: ActIn, source: str) -> int:
-    """How many events of the act's history the store already has (as for grants)."""
-    before, after = act.dossier, spec.model_dump(mode="json", by_alias=True)
-    known = before.get("history", [])
-    where = f"acte {spec.id}"
     changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k))
     if changed:
         raise DossierError(_message(source, where, changed[0], after.get(changed[0]),
-                                    "l'acte est déjà chargé avec une autre valeur : un dossier rechargé "
-                                    "ne peut que compléter son historique"))
+                                    f"{what} avec une autre valeur : un dossier rechargé "
+                                    "ne peut que compléter son historique (avenant pour le reste)"))
     if after.get("history", [])[:len(known)] != known:
         raise DossierError(_message(source, where, "history", f"{len(known)} événement(s) déjà chargé(s)",
                                     "l'historique déjà chargé ne peut pas être modifié, seulement complété"))
@@ -464,7 +456,8 @@ def _declare_act(session: Session, spec: ActIn, source: str) -> tuple[Act, int]:
                                     "collectivité inconnue (à déclarer dans authorities)"))
     act = acts.find(session, spec.id, authority=spec.authority)
     if act is not None:
-        return act, _act_loaded(act, spec, source)
+        return act, _loaded(act.dossier, spec.model_dump(mode="json", by_alias=True), source=source,
+                            where=f"acte {spec.id}", what="l'acte est déjà chargé")
     first, last = spec.sitting_days()
     act = Act(authority_id=authority.id, reference=spec.id, body=spec.body, sitting_first=first, sitting_last=last,
               act_number=spec.act_number, dossier=spec.model_dump(mode="json", by_alias=True))
@@ -475,19 +468,9 @@ def _declare_act(session: Session, spec: ActIn, source: str) -> tuple[Act, int]:
 
 def _apply_act_history(session: Session, act: Act, spec: ActIn, settings: Settings, *, first: int,
                        source: str, actor: str) -> None:
-    field_prefix = ""
-    try:
-        if first < 0 and spec.deliberation is not None:
-            field_prefix = "deliberation"
-            apply_act_event(session, act, spec.deliberation, settings, actor=actor)
-        for index, event in enumerate(spec.history[max(first, 0):], start=max(first, 0)):
-            field_prefix = f"history[{index}]"
-            apply_act_event(session, act, event, settings, actor=actor)
-    except RuleViolation as violation:
-        name = violation.field
-        if field_prefix and not name.startswith(field_prefix):
-            name = f"{field_prefix}.{name}"
-        raise DossierError(_message(source, f"acte {spec.id}", name, violation.value, violation.rule)) from violation
+    _replay(_steps(spec.deliberation, spec.history, first),
+            lambda event: apply_act_event(session, act, event, settings, actor=actor),
+            source=source, where=f"acte {spec.id}")
     act.dossier = spec.model_dump(mode="json", by_alias=True)
 
 
@@ -512,10 +495,11 @@ def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, sou
             except RuleViolation as violation:
                 raise DossierError(_message(source, spec.reference, violation.field, violation.value,
                                             violation.rule)) from violation
-            pending.append((grant, spec, 0))
+            pending.append((grant, spec, -1))
             report.created.append(spec.reference)
             continue
-        known = _already_loaded(grant, spec, source)
+        known = _loaded(grant.dossier, spec.model_dump(mode="json", by_alias=True), source=source,
+                        where=spec.reference, what="la subvention est déjà chargée")
         if known == len(spec.history):
             report.unchanged.append(spec.reference)
             continue
