@@ -67,12 +67,12 @@ def _exact(value: object) -> str:
     """An XLSX cell as the text it stands for; a number only if it is a whole number of cents."""
     if value is None:
         return ""
-    if isinstance(value, dt.datetime):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.datetime):  # a date cell
         return value.date().isoformat()
-    if isinstance(value, (dt.date, str)):
-        return value.isoformat() if isinstance(value, dt.date) else value
-    if isinstance(value, bool):
-        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
@@ -101,8 +101,11 @@ def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
         lines = ((index + 2, dict(zip(columns, row))) for index, row in enumerate(frame.itertuples(index=False)))
         return columns, lines
     if suffix == ".xlsx":
-        sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).worksheets[0]
-        raw = list(sheet.iter_rows(values_only=True))
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            raw = list(book.worksheets[0].iter_rows(values_only=True))
+        finally:
+            book.close()
         columns = [_column(str(c)) if c is not None else "" for c in (raw[0] if raw else ())]
         return columns, ((number, dict(zip(columns, cells))) for number, cells in enumerate(raw[1:], start=2))
     raise AnnexError(f"{path} : format non pris en charge « {path.suffix} » (attendu .csv ou .xlsx)")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from db.models import Act, Deliberation, Grant
 from domain.acts import (
     BODIES,
+    ActId,
     check_act_matches,
     executoire_on,
     legality_control_ends,
@@ -59,7 +60,7 @@ def record_receipt(session: Session, act: Act, receipt: commands.PrefectureRecei
     return act
 
 
-def _check_identifier(session: Session, act: Act, deliberation: Deliberation, act_id: Any) -> None:
+def _check_identifier(session: Session, act: Act, deliberation: Deliberation, act_id: ActId) -> None:
     """The acknowledgement names this act: the authority's SIREN, the vote's date, its number."""
     check_act_matches(act_id, siren=act.authority.siren, department=act.authority.department,
                       session=deliberation.session_on, number=act.act_number or deliberation.act_number,

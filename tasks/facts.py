@@ -45,16 +45,16 @@ def record_act_fact(act: str, fact: commands.Command) -> dict[str, Any]:
         result = apply_act_event(session, row, fact, get_settings(), actor=actor())
         stages = {grant.reference: grant.stage for grant in acts.grants_of(session, row)}
         reference, authority = row.reference, row.authority.code
-    if stages:
-        label_run(authority, sorted(set(stages.values()))[0])
+    # The grants of an act move together: one stage names them all.
+    stage = min(stages.values()) if stages else None
+    if stage is not None:
+        label_run(authority, stage)
     logger = get_run_logger()
-    for grant, stage in stages.items():
-        logger.info("acte %s, subvention %s : %s enregistré (étape %s)", reference, grant, fact.event, stage)
+    for grant, grant_stage in stages.items():
+        logger.info("acte %s, subvention %s : %s enregistré (étape %s)", reference, grant, fact.event, grant_stage)
     reason = getattr(result, "reason", None)  # the council's decision explains itself
     if reason:
         logger.info("acte %s : %s", reference, reason)
-    # `stage`: the grants of an act move together (a grant's act reference gives its stage).
-    stage = sorted(set(stages.values()))[0] if stages else None
     return {"act": reference, "grants": stages, "stage": stage, "reason": reason}
 
 
