@@ -318,3 +318,31 @@ def test_an_unknown_act_or_a_missing_column_is_refused(store, capsys, tmp_path):
     path.write_text("association;siret\nA;" + SIRET_A + "\n", encoding="utf-8")
     status, _, err = run(capsys, "import-annex", ACT, str(path))
     assert status == 1 and "ligne 1, colonne « email »" in err and "colonne obligatoire absente" in err, err
+
+
+def test_an_annex_imported_before_the_vote_then_one_vote_and_one_receipt_decide_all(store, capsys, tmp_path):
+    """The act declared first (a one-day sitting, a commission permanente), its annex imported,
+    then its vote and its receipt completed in its history: the three grants follow."""
+    dossier = paris(with_grants=False)
+    dossier["associations"] = []
+    act = dossier["acts"][0]
+    vote, receipt = act.pop("deliberation"), act["history"][0]
+    act.pop("sitting")
+    act["session"], act["body"], act["history"] = dt.date(2022, 3, 24), "commission_permanente", []
+    path = write(tmp_path / "act.yaml", dossier)
+    assert run(capsys, "load", str(path))[0] == 0
+    status, _, err = run(capsys, "import-annex", ACT, str(csv_file(tmp_path / "annexe.csv", LINES)))
+    assert status == 0, err
+    references = list(imported(store, capsys))
+    assert [show(capsys, r)["stage"] for r in references] == ["deliberation"] * 3
+
+    act["history"] = [{"event": "vote", **vote}, receipt]
+    status, out, err = run(capsys, "load", str(write(tmp_path / "act.yaml", dossier)))
+    assert status == 0, err
+    for reference in references:
+        view = show(capsys, reference)
+        assert view["executoire_on"] == "2022-03-30" and view["act"]["body"] == "commission_permanente"
+    _, out, _ = run(capsys, "show", references[0])
+    assert "commission permanente (délégation du conseil, CGCT L3211-2, L4221-5), séance du 24/03/2022," in out
+    with store.engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM deliberations")) == 1
