@@ -346,3 +346,14 @@ def test_an_annex_imported_before_the_vote_then_one_vote_and_one_receipt_decide_
     assert "commission permanente (délégation du conseil, CGCT L3211-2, L4221-5), séance du 24/03/2022," in out
     with store.engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM deliberations")) == 1
+
+
+def test_the_prefects_request_restarts_the_window_for_every_grant_of_the_act(store, capsys, tmp_path):
+    dossier = paris()
+    dossier["acts"][0]["history"].append({"event": "control_restarted", "on": dt.date(2022, 4, 15)})
+    status, _, err = run(capsys, "load", str(write(tmp_path / "paris.yaml", dossier)))
+    assert status == 0, err
+    for reference in ("PARIS-2022-A", "PARIS-2022-B"):
+        assert show(capsys, reference)["legality_control_ends_on"] == "2022-06-15"  # two months from 15/04
+        [restart] = journal(capsys, reference, "control_restarted")
+        assert restart["act"] == ACT
