@@ -59,10 +59,8 @@ def cmd_import_annex(args: argparse.Namespace) -> int:
     except annex.AnnexError as error:
         print(f"Annexe refusée, rien n'a été enregistré :\n{error}", file=sys.stderr)
         return 1
-    for reference in report.created:
-        print(f"créée : {reference}")
-    for reference in report.unchanged:
-        print(f"déjà présente, inchangée : {reference}")
+    for label, references in (("créée", report.created), ("déjà présente, inchangée", report.unchanged)):
+        print("".join(f"{label} : {reference}\n" for reference in references), end="")
     return 0
 
 
