@@ -83,19 +83,49 @@ class Grant(Base):
     unspent: Mapped[str] = mapped_column(sa.String(8))  # "refund" | "keep"
     targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dossier: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as loaded, for auditors
+    # The act that decides the grant, with the other grants of the same deliberation; none
+    # while the grant is only proposed.
+    act_id: Mapped[int | None] = mapped_column(sa.ForeignKey("acts.id"), index=True)
 
     authority: Mapped[Authority] = relationship(lazy="joined")
     association: Mapped[Association] = relationship(lazy="joined")
 
 
-class Deliberation(Base):
-    """A council sitting that voted on the grant; a failed quorum leads to a second one."""
+class Act(Base):
+    """A decision of the authority's council, commission permanente or bureau: its sitting,
+    its vote (the `deliberations` rows) and its one transmission to the prefecture, which
+    makes every grant it decides exécutoire at once."""
 
-    __tablename__ = "deliberations"
-    __table_args__ = (sa.UniqueConstraint("grant_id", "session_on"),)
+    __tablename__ = "acts"
+    __table_args__ = (sa.UniqueConstraint("authority_id", "reference"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    grant_id: Mapped[int] = _grant_fk()
+    authority_id: Mapped[int] = mapped_column(sa.ForeignKey("authorities.id"), index=True)
+    reference: Mapped[str] = mapped_column(sa.String(64))  # `id` in dossiers
+    body: Mapped[str] = mapped_column(sa.String(24))  # conseil | commission_permanente | bureau
+    sitting_first: Mapped[dt.date | None]
+    sitting_last: Mapped[dt.date | None]
+    act_number: Mapped[str | None] = mapped_column(sa.String(15))
+    transmission: Mapped[str | None] = mapped_column(sa.String(8))  # ctes | paper, once received
+    act_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)  # bare @CTES identifier
+    received_on: Mapped[dt.date | None]
+    published_on: Mapped[dt.date | None]
+    executoire_on: Mapped[dt.date | None]
+    control_restarted_on: Mapped[dt.date | None]
+    control_ends_on: Mapped[dt.date | None]
+    dossier: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as loaded, for auditors
+
+    authority: Mapped[Authority] = relationship(lazy="joined")
+
+
+class Deliberation(Base):
+    """A sitting's vote on the act; a failed quorum leads to a second one."""
+
+    __tablename__ = "deliberations"
+    __table_args__ = (sa.UniqueConstraint("act_id", "session_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    act_id: Mapped[int] = mapped_column(sa.ForeignKey("acts.id", ondelete="CASCADE"), index=True)
     session_on: Mapped[dt.date]
     convened_on: Mapped[dt.date | None]
     members_in_office: Mapped[int | None]
@@ -112,21 +142,6 @@ class Deliberation(Base):
     act_number: Mapped[str | None] = mapped_column(sa.String(15))
     outcome: Mapped[str] = mapped_column(sa.String(16))  # adopted | rejected | quorum_failed
     quorum_required: Mapped[int | None]
-
-
-class Act(Base):
-    """The deliberation as transmitted to the prefecture (@CTES)."""
-
-    __tablename__ = "acts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    grant_id: Mapped[int] = mapped_column(sa.ForeignKey("grants.id", ondelete="CASCADE"), unique=True)
-    act_id: Mapped[str] = mapped_column(sa.String(64), unique=True)  # bare identifier
-    received_on: Mapped[dt.date]
-    published_on: Mapped[dt.date | None]
-    executoire_on: Mapped[dt.date | None]
-    control_restarted_on: Mapped[dt.date | None]
-    control_ends_on: Mapped[dt.date]
 
 
 class Signature(Base):

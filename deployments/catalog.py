@@ -80,6 +80,8 @@ class DeploymentSpec:
 
 _FORM = ("Se lance depuis l'interface : « Run », puis « Custom run », et le formulaire demande la "
          "référence de la subvention et ce qui est à enregistrer.")
+_ACT_FORM = ("Se lance depuis l'interface : « Run », puis « Custom run », et le formulaire demande la "
+             "référence de l'acte (toutes ses subventions suivent) et ce qui est à enregistrer.")
 
 DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     # Scheduled: what makes the product run by itself.
@@ -117,22 +119,24 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         name="deliberation-approval",
         entrypoint="flows/deliberation.py:deliberation_approval",
-        description=("Saisie du vote du conseil (séance, quorum, décompte des voix) : une délibération "
-                     "adoptée part en préfecture, une séance sans quorum est à reconvoquer. " + _FORM),
+        description=("Saisie du vote d'un acte (conseil, commission permanente ou bureau : séance, quorum, "
+                     "décompte des voix) : un acte adopté part en préfecture, une séance sans quorum est à "
+                     "reconvoquer. " + _ACT_FORM),
         tags=("saisie", "délibération"),
     ),
     DeploymentSpec(
         name="prefecture-receipt",
         entrypoint="flows/prefecture.py:prefecture_receipt",
-        description=("Saisie de l'accusé de réception @CTES de la préfecture : calcule la date à laquelle "
-                     "l'acte devient exécutoire et ouvre le délai de contrôle de légalité. " + _FORM),
+        description=("Saisie de la transmission de l'acte en préfecture (accusé de réception @CTES, ou tampon "
+                     "pour un acte sur papier) : calcule la date à laquelle l'acte et ses subventions deviennent "
+                     "exécutoires et ouvre le délai de contrôle de légalité. " + _ACT_FORM),
         tags=("saisie", "préfecture"),
     ),
     DeploymentSpec(
         name="legality-control-restarted",
         entrypoint="flows/prefecture.py:legality_control_restarted",
         description=("Saisie d'une demande de pièces ou d'une lettre d'observations du préfet : le délai "
-                     "de deux mois du contrôle de légalité repart de cette date. " + _FORM),
+                     "de deux mois du contrôle de légalité repart de cette date. " + _ACT_FORM),
         tags=("saisie", "préfecture", "contrôle de légalité"),
     ),
     DeploymentSpec(

@@ -180,3 +180,33 @@ def _check_nature(nature: str, field: str, value: object) -> None:
         raise RuleViolation(
             field, value, f"nature d'acte « {nature} » inconnue : attendu l'une de {', '.join(NATURES)}"
         )
+
+
+# The deciding body, and the article that lets it decide: the council itself, or its
+# commission permanente (départements, régions) or bureau (EPCI) acting by delegation.
+BODIES: dict[str, str] = {
+    "conseil": "conseil",
+    "commission_permanente": "commission permanente",
+    "bureau": "bureau",
+}
+BODY_BASIS: dict[str, str] = {
+    "conseil": "CGCT L2121-29, L3211-1, L4221-1, L5211-1",
+    "commission_permanente": "délégation du conseil, CGCT L3211-2, L4221-5",
+    "bureau": "délégation du conseil communautaire, CGCT L5211-10",
+}
+
+
+def check_sitting(first: date, last: date, field: str = "sitting") -> None:
+    if last < first:
+        raise RuleViolation(f"{field}.last", last.isoformat(),
+                            f"la séance ne peut finir avant d'avoir commencé (premier jour {format_date_fr(first)})")
+
+
+def check_vote_in_sitting(voted: date, first: date, last: date, field: str = "deliberation.session") -> None:
+    """A sitting may last several days (Paris: 22-25 March 2022); the act is voted on one of them."""
+    if not first <= voted <= last:
+        span = (f"le {format_date_fr(first)}" if first == last
+                else f"du {format_date_fr(first)} au {format_date_fr(last)}")
+        raise RuleViolation(field, voted.isoformat(),
+                            f"l'acte est daté du {format_date_fr(voted)}, hors de la séance qui s'est tenue {span} : "
+                            "un acte est voté pendant la séance")

@@ -1,19 +1,23 @@
-"""Stage 1: the council votes the grant (CGCT L2121-17, L2121-20)."""
+"""Stage 1: the council (or its commission permanente, its bureau) votes the act, and with
+it every grant the act decides (CGCT L2121-17, L2121-20)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow
+from pydantic import Field
 
 from flows.hooks import notify_authority
 from services.commands import Vote
 from tasks.facts import record_vote
 
+ActReference = Annotated[str, Field(title="Acte (sa référence, ou celle d'une subvention votée seule)")]
+
 
 @flow(name="deliberation-approval", on_failure=[notify_authority],
-      flow_run_name="délibération {reference}",
-      description="Enregistre le vote du conseil sur une subvention : quorum, majorité, voix du président ; "
-                  "une séance sans quorum est à reconvoquer au moins 3 jours francs plus tard.")
-def deliberation_approval(reference: str, vote: Vote) -> dict[str, Any]:
-    """Adopted: the act goes to the prefecture. Rejected: the file ends. No quorum: reconvene."""
-    return record_vote(reference, vote)
+      flow_run_name="délibération {act}",
+      description="Enregistre le vote d'un acte : quorum, majorité, voix du président ; toutes les subventions "
+                  "de l'acte suivent. Une séance sans quorum est à reconvoquer au moins 3 jours francs plus tard.")
+def deliberation_approval(act: ActReference, vote: Vote) -> dict[str, Any]:
+    """Adopted: the act goes to the prefecture. Rejected: its grants end. No quorum: reconvene."""
+    return record_vote(act, vote)

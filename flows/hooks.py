@@ -1,4 +1,4 @@
-"""What happens when a per-grant flow run fails: the authority's contact hears of it, once."""
+"""What happens when a per-grant (or per-act) flow run fails: the authority's contact hears of it, once."""
 from __future__ import annotations
 
 from prefect.client.schemas.objects import FlowRun
@@ -6,10 +6,13 @@ from prefect.flows import Flow
 from prefect.logging import get_logger
 from prefect.states import State
 
+from sqlalchemy.orm import Session
+
+from db.models import Grant
 from db.session import unit_of_work
 from domain.errors import RuleViolation
 from grantflow import clock
-from services import mailing
+from services import acts, mailing
 from services.grants import get_grant
 
 logger = get_logger("grantflow.hooks")
@@ -21,17 +24,25 @@ def failure_reason(state: State) -> str:
     return message.split("exception: ", 1)[-1]
 
 
+def _grant_to_tell(session: Session, reference: str) -> Grant:
+    """The grant a run was about; for an act, its first grant (they share the authority)."""
+    act = acts.find(session, reference)
+    members = acts.grants_of(session, act) if act is not None else []
+    return members[0] if members else get_grant(session, reference)
+
+
 def notify_authority(flow: Flow, flow_run: FlowRun, state: State) -> None:
     """Queue one mail per failed run (keyed by the run id) to the authority of the grant."""
-    reference = (flow_run.parameters or {}).get("reference")
+    parameters = flow_run.parameters or {}
+    reference = parameters.get("reference") or parameters.get("act")
     if not reference:
         return
     try:
         with unit_of_work() as session:
-            grant = get_grant(session, reference)
+            grant = _grant_to_tell(session, reference)
             mailing.queue(session, grant, "run_failed", f"run-failed:{flow_run.id}", {
                 "flow_name": flow.name, "run_name": flow_run.name, "reason": failure_reason(state),
                 "failed_on": clock.today().isoformat(),
             }, day=clock.today(), to_authority=True)
     except RuleViolation:
-        logger.warning("Échec de %s : subvention %r inconnue, personne à prévenir", flow_run.name, reference)
+        logger.warning("Échec de %s : subvention ou acte %r inconnu, personne à prévenir", flow_run.name, reference)

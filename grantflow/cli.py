@@ -18,7 +18,7 @@ from domain.money import format_amount_fr
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway
-from services import audit, dossier, journal, opendata, payments, reading, simulation
+from services import annex, audit, dossier, journal, opendata, payments, reading, simulation
 
 
 def daily_jobs() -> list[simulation.DailyJob]:
@@ -53,6 +53,18 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"déjà présent, inchangé : {reference}")
     for notice in report.notices:
         print(f"attention : {notice}")
+    return 0
+
+
+def cmd_import_annex(args: argparse.Namespace) -> int:
+    _store()
+    try:
+        report = annex.import_file(args.act, Path(args.file), get_settings(), unit_of_work)
+    except annex.AnnexError as error:
+        print(f"Annexe refusée, rien n'a été enregistré :\n{error}", file=sys.stderr)
+        return 1
+    for label, references in (("créée", report.created), ("déjà présente, inchangée", report.unchanged)):
+        print("".join(f"{label} : {reference}\n" for reference in references), end="")
     return 0
 
 
@@ -104,6 +116,8 @@ def print_grant(view: dict[str, Any]) -> None:
     print(f"étape : {labels.label(labels.STAGES, view['stage'])}   "
           f"montant : {format_amount_fr(Decimal(view['amount']))}   "
           f"exécutoire le : {day(_date(view['executoire_on']))}")
+    if view["act"] is not None:
+        print(_act_line(view["act"]))
     print(f"convention : du {day(_date(view['starts_on']))} au {day(_date(view['ends_on']))}"
           + ("" if view["convention_required"] else " (convention non obligatoire)"))
     for o in view["obligations"]:
@@ -123,6 +137,23 @@ def print_grant(view: dict[str, Any]) -> None:
 def _date(iso: object) -> dt.date | None:
     # pandas turns a missing date into NaN, a float.
     return dt.date.fromisoformat(iso) if isinstance(iso, str) and iso else None
+
+
+def _act_line(act: dict[str, Any]) -> str:
+    def fr(iso: str) -> str:
+        return labels.date_or_dash(_date(iso))
+
+    line = f"acte : {act['reference']} — {act['body_fr']}"
+    if act["sitting_first"]:
+        first, last = act["sitting_first"], act["sitting_last"]
+        line += f", séance du {fr(first)}" + (f" au {fr(last)}" if last != first else "")
+    if act["transmission"] == "paper":
+        line += f", transmis sur papier, reçu en préfecture le {fr(act['received_on'])}"
+    elif act["transmission"] == "ctes":
+        line += f", transmis par @CTES ({act['act_id']}), reçu en préfecture le {fr(act['received_on'])}"
+    else:
+        line += ", non encore transmis en préfecture"
+    return line
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -202,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     load = commands.add_parser("load", help="charge des dossiers YAML (tout ou rien)")
     load.add_argument("files", nargs="+")
     load.set_defaults(run=cmd_load)
+    annex_table = commands.add_parser("import-annex", help="crée les subventions d'un acte depuis son tableau "
+                                      "annexe .csv ou .xlsx (tout ou rien)")
+    annex_table.add_argument("act", help="référence de l'acte (son id dans le dossier)")
+    annex_table.add_argument("file")
+    annex_table.set_defaults(run=cmd_import_annex)
     listing = commands.add_parser("list", help="le portefeuille en tableau")
     listing.add_argument("--authority")
     listing.set_defaults(run=cmd_list)

@@ -61,6 +61,9 @@ def generate(session: Session, n: int, *, authorities: int = 5, year: int = 2019
         _chunk(writer, rng, range(first, min(n, first + chunk)), authority_ids, year)
 
 
+VOTED_BEFORE = dt.timedelta(days=30)  # each synthetic act is voted a month before it is received
+
+
 def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: list[int], year: int) -> None:
     associations = writer.insert_returning_ids(Association, [
         dict(code=f"synth-asso-{i}", name=f"Association synthétique {i}", siret=SIRET,
@@ -81,14 +84,22 @@ def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: l
             duration_months=12, starts_from="executoire", starts_on=starts_on, ends_on=ends_on,
             reports_every_months=2, unspent="refund", targets={}, dossier={},
         ))
+    # One act per grant, transmitted on the day the convention starts.
+    act_ids = writer.insert_returning_ids(Act, [
+        dict(authority_id=plan["authority_id"], reference=plan["reference"], body="conseil",
+             sitting_first=plan["starts_on"] - VOTED_BEFORE, sitting_last=plan["starts_on"] - VOTED_BEFORE,
+             act_number=f"S{i}", transmission="ctes", act_id=f"002-{SIREN}-{plan['starts_on']:%Y%m%d}-S{i}-DE",
+             received_on=plan["starts_on"], published_on=plan["starts_on"], executoire_on=plan["starts_on"],
+             control_ends_on=add_months(plan["starts_on"], 2), dossier={})
+        for i, plan in zip(numbers, plans)
+    ])
+    for plan, act_row_id in zip(plans, act_ids):
+        plan["act_id"] = act_row_id
     grant_ids = writer.insert_returning_ids(Grant, plans)
-    acts, signatures, instalments, obligations, events = [], [], [], [], []
+    signatures, instalments, obligations, events = [], [], [], []
     for i, grant_id, plan in zip(numbers, grant_ids, plans):
         starts_on = plan["starts_on"]
-        act_id = f"002-{SIREN}-{starts_on:%Y%m%d}-S{grant_id}-DE"
-        acts.append(dict(grant_id=grant_id, act_id=act_id,
-                         received_on=starts_on, published_on=starts_on, executoire_on=starts_on,
-                         control_ends_on=add_months(starts_on, 2)))
+        act_id = f"002-{SIREN}-{starts_on:%Y%m%d}-S{i}-DE"
         both = plan["stage"] == "active" or i % 20 == 0
         parties = ("association", "authority") if both else ("association",)
         signatures += [dict(grant_id=grant_id, party=p, signed_on=starts_on) for p in parties]
@@ -102,7 +113,7 @@ def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: l
                 ("financial_report", 1, add_months(plan["ends_on"], 6), "association")]
         obligations += [dict(grant_id=grant_id, kind=kind, number=k, label=f"{kind} n°{k}", debtor=debtor,
                              due_on=day, status="pending", remind=True) for kind, k, day, debtor in due]
-        voted_on = starts_on - dt.timedelta(days=30)
+        voted_on = starts_on - VOTED_BEFORE
         history: list[tuple[dt.date, str, dict[str, Any]]] = [
             (voted_on - dt.timedelta(days=20), "grant_proposed", {"amount": plan["amount"], "object": plan["object"]}),
             (voted_on, "vote_recorded", {"decision": "adopted", "session": voted_on}),
@@ -113,7 +124,7 @@ def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: l
         if plan["stage"] == "active":
             history.append((starts_on, "stage_changed", {"from": "signature", "to": "active"}))
         events += _chained(grant_id, history)
-    for model, rows in ((Act, acts), (Signature, signatures), (Instalment, instalments),
+    for model, rows in ((Signature, signatures), (Instalment, instalments),
                         (Obligation, obligations), (Event, events)):
         writer.insert(model, rows)
 

@@ -9,7 +9,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from domain.money import parse_amount
 
@@ -54,12 +54,21 @@ class Vote(Command):
 
 
 class PrefectureReceipt(Command):
-    """The prefecture's @CTES acknowledgement of the act."""
+    """The act's transmission: the @CTES acknowledgement, or the prefecture's stamp on paper."""
 
     event: Literal["prefecture_receipt"] = "prefecture_receipt"
-    act_id: str = Field(title="Identifiant @CTES de l'acte (accusé de réception)")
-    received: dt.date = Field(title="Réception par le préfet")
+    act_id: str | None = Field(default=None, title="Identifiant @CTES de l'acte (accusé de réception)")
+    paper: bool = Field(default=False, title="Transmis sur papier (sans identifiant @CTES)")
+    received: dt.date = Field(title="Réception par le préfet (accusé ou tampon)")
     published: dt.date | None = Field(default=None, title="Publication ou notification")
+
+    @model_validator(mode="after")
+    def _one_transmission(self) -> PrefectureReceipt:
+        if self.paper and self.act_id is not None:
+            raise ValueError("un acte transmis sur papier n'a pas d'identifiant @CTES : donner l'un ou l'autre")
+        if not self.paper and self.act_id is None:
+            raise ValueError("identifiant @CTES (act_id) attendu, ou « paper: true » pour un acte transmis sur papier")
+        return self
 
 
 class ControlRestarted(Command):

@@ -31,10 +31,10 @@ NOTICES = ("convention_requise", "convention_manquante", "comptes_certifies")
 
 def granted_in(session: Session, year: int, *, association_id: int, authority_id: int | None = None) -> list[Grant]:
     """The grants adopted by a vote dated in `year`, to one association (from one authority)."""
-    adopted = sa.select(Deliberation.grant_id).where(
+    adopted = sa.select(Deliberation.act_id).where(
         Deliberation.outcome == "adopted",
         Deliberation.session_on.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
-    query = sa.select(Grant).where(Grant.association_id == association_id, Grant.id.in_(adopted))
+    query = sa.select(Grant).where(Grant.association_id == association_id, Grant.act_id.in_(adopted))
     if authority_id is not None:
         query = query.where(Grant.authority_id == authority_id)
     return list(session.scalars(query.order_by(Grant.id)).unique())

@@ -18,18 +18,19 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.orm import Session
 
-from db.models import Association, Authority, Evaluation, Grant, Instalment
+from db.models import Act, Association, Authority, Evaluation, Grant, Instalment
 from domain import identifiers
+from domain.acts import check_sitting
 from domain.convention import convention_required
 from domain.errors import RuleViolation
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from grantflow.settings import Settings
-from services import commands, conventions, journal
-from services.events import apply_event
+from services import acts, commands, conventions, deliberation, journal, prefecture
+from services.events import apply_act_event, apply_event
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -140,8 +141,49 @@ DossierEvent = Annotated[
 ]
 
 
+ActEvent = Annotated[
+    typing.Union[commands.Vote, commands.PrefectureReceipt, commands.ControlRestarted],  # noqa: UP007
+    Field(discriminator="event"),
+]
+
+REFERENCE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class SittingIn(Model):
+    first: dt.date
+    last: dt.date
+
+
+class ActIn(Model):
+    """One act (deliberation or decision by delegation) deciding one or more grants."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=REFERENCE)
+    authority: str
+    body: Literal["conseil", "commission_permanente", "bureau"] = "conseil"
+    # A sitting over several days, or `session` for a one-day sitting.
+    sitting: SittingIn | None = None
+    session: dt.date | None = None
+    act_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,15}$")
+    # Absent: the act waits for its vote (the deliberation-approval flow).
+    deliberation: commands.Vote | None = None
+    history: list[ActEvent] = []
+
+    @model_validator(mode="after")
+    def _one_sitting(self) -> ActIn:
+        if self.sitting is not None and self.session is not None:
+            raise ValueError("« sitting » (séance sur plusieurs jours) ou « session » (un jour), pas les deux")
+        if self.sitting is not None:
+            check_sitting(self.sitting.first, self.sitting.last)
+        return self
+
+    def sitting_days(self) -> tuple[dt.date | None, dt.date | None]:
+        if self.sitting is not None:
+            return self.sitting.first, self.sitting.last
+        return self.session, self.session
+
+
 class GrantIn(Model):
-    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    reference: str = Field(min_length=1, max_length=64, pattern=REFERENCE)
     authority: str
     association: str
     object: str = Field(min_length=1)
@@ -152,14 +194,25 @@ class GrantIn(Model):
     evaluations: list[EvaluationIn] = []
     targets: dict[str, TargetIn] = {}
     unspent: Literal["refund", "keep"] = "refund"
-    # Absent: the grant is proposed and waits for the council (the deliberation-approval flow).
+    # The act (of `acts`, or already in the store) that decides this grant with others.
+    act: str | None = None
+    # Or a vote of its own (an act named after the grant). Neither: the grant is proposed
+    # and waits for the council (the deliberation-approval flow).
     deliberation: commands.Vote | None = None
     history: list[DossierEvent] = []
+
+    @model_validator(mode="after")
+    def _one_act(self) -> GrantIn:
+        if self.act is not None and self.deliberation is not None:
+            raise ValueError("une subvention rattachée à un acte (« act ») est votée par cet acte : "
+                             "pas de « deliberation » propre")
+        return self
 
 
 class Dossier(Model):
     authorities: list[AuthorityIn] = []
     associations: list[AssociationIn] = []
+    acts: list[ActIn] = []
     grants: list[GrantIn] = []
 
 
@@ -201,11 +254,13 @@ _PYDANTIC_RULES: dict[str, str] = {
 }
 
 
-def _french(error: dict[str, Any]) -> str:
+def french_rule(error: dict[str, Any]) -> str:
     context = error.get("ctx") or {}
     original = context.get("error")
     if isinstance(original, RuleViolation):
         return original.rule
+    if error["type"] == "value_error" and original is not None:
+        return str(original)
     rule = _PYDANTIC_RULES.get(error["type"], error["msg"])
     if error["type"] == "literal_error":
         rule += f" (attendu : {context.get('expected', '')})"
@@ -231,6 +286,9 @@ def _where(raw: Any, loc: Sequence[Any]) -> tuple[str | None, str]:
     reference = None
     if len(loc) >= 2 and loc[0] == "grants" and isinstance(loc[1], int):
         reference = _entry(raw, "grants", loc[1]).get("reference")
+        loc = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "acts" and isinstance(loc[1], int):
+        reference = f"acte {_entry(raw, 'acts', loc[1]).get('id')}"
         loc = loc[2:]
     elif len(loc) >= 2 and loc[0] in ("authorities", "associations") and isinstance(loc[1], int):
         code = _entry(raw, loc[0], loc[1]).get("id")
@@ -264,7 +322,7 @@ def _shown(value: Any) -> Any:
 def _message(source: str, reference: str | None, field: str, value: Any, rule: str) -> str:
     if reference is None:
         where = source
-    elif reference.startswith(("association ", "collectivité ")):
+    elif reference.startswith(("association ", "collectivité ", "acte ")):
         where = f"{source}, {reference}"
     else:
         where = f"{source}, subvention {reference}"
@@ -285,9 +343,11 @@ def parse(path: Path) -> Dossier:
         for item in error.errors():
             reference, field = _where(raw, item["loc"])
             value = item.get("input")
-            if isinstance(item.get("ctx", {}).get("error"), RuleViolation):
-                value = item["ctx"]["error"].value
-            lines.append(_message(str(path), reference, field, value, _french(item)))
+            violation = (item.get("ctx") or {}).get("error")
+            if isinstance(violation, RuleViolation):
+                value = violation.value
+                field = field or violation.field  # a check of the whole entry names its own field
+            lines.append(_message(str(path), reference, field, value, french_rule(item)))
         raise DossierError("\n".join(lines)) from error
 
 
@@ -302,7 +362,8 @@ def _sync(session: Session, model: type[Authority] | type[Association], code: st
             setattr(row, key, value)
 
 
-def _create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: str) -> Grant:
+def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: str) -> Grant:
+    """The one way a grant is created, from a dossier or from an act's annex table."""
     authority = session.scalars(sa.select(Authority).where(Authority.code == spec.authority)).one_or_none()
     if authority is None:
         raise RuleViolation("authority", spec.authority, "collectivité inconnue (à déclarer dans authorities)")
@@ -311,6 +372,11 @@ def _create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor:
         raise RuleViolation("association", spec.association, "association inconnue (à déclarer dans associations)")
     identifiers.valid_siret(association.siret, field="association.siret")
     check_instalments([p.amount for p in spec.payments], spec.amount, field="payments")
+    act = None
+    if spec.act is not None:
+        act = acts.find(session, spec.act, authority=spec.authority)
+        if act is None:
+            raise RuleViolation("act", spec.act, "acte inconnu de cette collectivité (à déclarer dans acts)")
     starts_from = spec.duration.from_
     grant = Grant(
         reference=spec.reference, authority=authority, association=association, object=spec.object,
@@ -331,43 +397,82 @@ def _create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor:
     for evaluation in spec.evaluations:
         session.add(Evaluation(grant_id=grant.id, name=evaluation.name, at_months=evaluation.at_months))
     journal.append(session, grant, "grant_proposed", {"amount": spec.amount, "object": spec.object}, actor=actor)
+    if act is not None:
+        # An act already voted or received decides the grant at once.
+        deliberation.join(session, grant, act, settings, actor=actor)
+        prefecture.join(session, grant, act, settings, actor=actor)
     return grant
+
+
+def _replay(steps: list[tuple[str, commands.Command]], apply: Callable[[commands.Command], Any], *,
+            source: str, where: str) -> None:
+    """Apply facts in order; the first refused names its place in the dossier (`history[2].on`)."""
+    for prefix, event in steps:
+        try:
+            apply(event)
+        except RuleViolation as violation:
+            name = violation.field if violation.field.startswith(prefix) else f"{prefix}.{violation.field}"
+            raise DossierError(_message(source, where, name, violation.value, violation.rule)) from violation
+
+
+def _steps(vote: commands.Vote | None, history: Sequence[commands.Command], first: int) -> list[
+        tuple[str, commands.Command]]:
+    """The vote (when nothing is applied yet: `first` < 0) and the history events from `first`."""
+    steps: list[tuple[str, commands.Command]] = [("deliberation", vote)] if vote is not None and first < 0 else []
+    start = max(first, 0)
+    return steps + [(f"history[{index}]", event) for index, event in enumerate(history[start:], start=start)]
 
 
 def _apply_history(session: Session, grant: Grant, spec: GrantIn, settings: Settings, *, first: int,
                    source: str, actor: str) -> None:
-    field_prefix = ""
-    try:
-        if first == 0 and spec.deliberation is not None:
-            field_prefix = "deliberation"
-            apply_event(session, grant, spec.deliberation, settings, actor=actor)
-        for index, event in enumerate(spec.history[first:], start=first):
-            field_prefix = f"history[{index}]"
-            apply_event(session, grant, event, settings, actor=actor)
-    except RuleViolation as violation:
-        name = violation.field
-        if field_prefix and not name.startswith(field_prefix):
-            name = f"{field_prefix}.{name}"
-        raise DossierError(_message(source, spec.reference, name, violation.value, violation.rule)) from violation
+    _replay(_steps(spec.deliberation, spec.history, first),
+            lambda event: apply_event(session, grant, event, settings, actor=actor),
+            source=source, where=spec.reference)
 
 
-def _already_loaded(grant: Grant, spec: GrantIn, source: str) -> int:
-    """How many history events of `spec` the store already has; refused if the file contradicts it.
+def _loaded(before: dict[str, Any], after: dict[str, Any], *, source: str, where: str, what: str) -> int:
+    """How many history events the store already has; refused if the file contradicts it.
 
-    A dossier loaded again may only add facts at the end of its history: everything
-    else goes through the flows (an amendment for the amount or the dates).
+    A dossier loaded again may only add facts at the end of a history: everything else
+    goes through the flows (an amendment for a grant's amount or dates).
     """
-    before, after = grant.dossier, spec.model_dump(mode="json", by_alias=True)
     known = before.get("history", [])
     changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k))
     if changed:
-        raise DossierError(_message(source, spec.reference, changed[0], after.get(changed[0]),
-                                    "la subvention est déjà chargée avec une autre valeur : un dossier rechargé "
+        raise DossierError(_message(source, where, changed[0], after.get(changed[0]),
+                                    f"{what} avec une autre valeur : un dossier rechargé "
                                     "ne peut que compléter son historique (avenant pour le reste)"))
     if after.get("history", [])[:len(known)] != known:
-        raise DossierError(_message(source, spec.reference, "history", f"{len(known)} événement(s) déjà chargé(s)",
+        raise DossierError(_message(source, where, "history", f"{len(known)} événement(s) déjà chargé(s)",
                                     "l'historique déjà chargé ne peut pas être modifié, seulement complété"))
     return len(known)
+
+
+def _declare_act(session: Session, spec: ActIn, source: str) -> tuple[Act, int]:
+    """The act's row, created if new; with how many of its events are already applied (-1: none,
+    not even its vote)."""
+    authority = session.scalars(sa.select(Authority).where(Authority.code == spec.authority)).one_or_none()
+    if authority is None:
+        raise DossierError(_message(source, f"acte {spec.id}", "authority", spec.authority,
+                                    "collectivité inconnue (à déclarer dans authorities)"))
+    act = acts.find(session, spec.id, authority=spec.authority)
+    if act is not None:
+        return act, _loaded(act.dossier, spec.model_dump(mode="json", by_alias=True), source=source,
+                            where=f"acte {spec.id}", what="l'acte est déjà chargé")
+    first, last = spec.sitting_days()
+    act = Act(authority_id=authority.id, reference=spec.id, body=spec.body, sitting_first=first, sitting_last=last,
+              act_number=spec.act_number, dossier=spec.model_dump(mode="json", by_alias=True))
+    session.add(act)
+    session.flush()
+    return act, -1
+
+
+def _apply_act_history(session: Session, act: Act, spec: ActIn, settings: Settings, *, first: int,
+                       source: str, actor: str) -> None:
+    _replay(_steps(spec.deliberation, spec.history, first),
+            lambda event: apply_act_event(session, act, event, settings, actor=actor),
+            source=source, where=f"acte {spec.id}")
+    act.dossier = spec.model_dump(mode="json", by_alias=True)
 
 
 def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, source: str,
@@ -380,24 +485,34 @@ def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, sou
         values = association.model_dump(exclude={"id", "bank"}) | association.bank.model_dump()
         _sync(session, Association, association.id, values)
     session.flush()
+    declared = [(spec, *_declare_act(session, spec, source)) for spec in dossier.acts]
+    # Grants first, so that the act's vote and transmission decide all of them; then the
+    # grants' own facts (signatures, payments…), which need the act exécutoire.
+    pending: list[tuple[Grant, GrantIn, int]] = []
     for spec in dossier.grants:
         grant = session.scalars(sa.select(Grant).where(Grant.reference == spec.reference)).unique().one_or_none()
         if grant is None:
             try:
-                grant = _create_grant(session, spec, settings, actor=actor)
+                grant = create_grant(session, spec, settings, actor=actor)
             except RuleViolation as violation:
                 raise DossierError(_message(source, spec.reference, violation.field, violation.value,
                                             violation.rule)) from violation
-            _apply_history(session, grant, spec, settings, first=0, source=source, actor=actor)
+            pending.append((grant, spec, -1))
             report.created.append(spec.reference)
             continue
-        known = _already_loaded(grant, spec, source)
+        known = _loaded(grant.dossier, spec.model_dump(mode="json", by_alias=True), source=source,
+                        where=spec.reference, what="la subvention est déjà chargée")
         if known == len(spec.history):
             report.unchanged.append(spec.reference)
             continue
+        pending.append((grant, spec, known))
+        report.completed.append(spec.reference)
+    for spec, act, known in declared:
+        if known < len(spec.history):
+            _apply_act_history(session, act, spec, settings, first=known, source=source, actor=actor)
+    for grant, spec, known in pending:
         _apply_history(session, grant, spec, settings, first=known, source=source, actor=actor)
         grant.dossier = spec.model_dump(mode="json", by_alias=True)
-        report.completed.append(spec.reference)
     report.notices = conventions.notices_since(session, mark)
     return report
 

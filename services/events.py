@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.models import Grant
+from db.models import Act, Grant
 from grantflow.settings import Settings
 from services import (
+    acts,
     amendments,
     closure,
     commands,
@@ -23,16 +24,27 @@ from services import (
 
 def apply_event(session: Session, grant: Grant, event: commands.Command, settings: Settings, *,
                 actor: str) -> Any:
+    if type(event) in ACT_HANDLERS:
+        # A fact of the act told about one of its grants: it holds for every grant of the act.
+        return apply_act_event(session, acts.own_act(session, grant), event, settings, actor=actor)
     handler = HANDLERS.get(type(event))
     if handler is None:
         raise NotImplementedError(f"événement non pris en charge : {type(event).__name__}")
     return handler(session, grant, event, settings, actor)
 
 
+def apply_act_event(session: Session, act: Act, event: commands.Command, settings: Settings, *,
+                    actor: str) -> Any:
+    return ACT_HANDLERS[type(event)](session, act, event, settings, actor)
+
+
+ACT_HANDLERS: dict[type, Callable[[Session, Act, Any, Settings, str], Any]] = {
+    commands.Vote: lambda s, act, e, st, a: deliberation.record_vote(s, act, e, st, actor=a),
+    commands.PrefectureReceipt: lambda s, act, e, st, a: prefecture.record_receipt(s, act, e, st, actor=a),
+    commands.ControlRestarted: lambda s, act, e, st, a: prefecture.restart_control(s, act, e, actor=a),
+}
+
 HANDLERS: dict[type, Callable[[Session, Grant, Any, Settings, str], Any]] = {
-    commands.Vote: lambda s, g, e, st, a: deliberation.record_vote(s, g, e, st, actor=a),
-    commands.PrefectureReceipt: lambda s, g, e, st, a: prefecture.record_receipt(s, g, e, st, actor=a),
-    commands.ControlRestarted: lambda s, g, e, st, a: prefecture.restart_control(s, g, e, actor=a),
     commands.Signature: lambda s, g, e, st, a: signature.record_signature(s, g, e, st, actor=a),
     commands.ProgressReport: lambda s, g, e, st, a: reporting.record_report(s, g, e, st, actor=a),
     commands.ReportAnswer: lambda s, g, e, st, a: reporting.record_answer(s, g, e, actor=a),

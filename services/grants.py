@@ -6,10 +6,10 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Act, Grant, Refund, Signature
+from db.models import Grant, Refund, Signature
 from domain.errors import RuleViolation
 from domain.lifecycle import GrantFacts, Stage, check_stage_transition, next_stage
-from services import journal
+from services import acts, journal
 
 
 def get_grant(session: Session, reference: str, *, for_update: bool = False) -> Grant:
@@ -24,7 +24,7 @@ def get_grant(session: Session, reference: str, *, for_update: bool = False) -> 
 
 
 def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
-    act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
+    act = acts.of_grant(session, grant)
     signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
     from services.deliberation import (

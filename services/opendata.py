@@ -35,7 +35,7 @@ def scdl(session: Session, authority_code: str, today: dt.date) -> pd.DataFrame:
     rows = session.execute(
         sa.select(Grant, signed_on.c.signed_on, Act.act_id)
         .join(signed_on, signed_on.c.grant_id == Grant.id)
-        .outerjoin(Act, Act.grant_id == Grant.id)
+        .outerjoin(Act, Act.id == Grant.act_id)
         .where(Grant.authority_id == authority.id, Grant.convention_required.is_(True), signed_on.c.parties == 2)
         .order_by(Grant.reference)
     ).all()

@@ -43,7 +43,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Act, Authority, Grant, Instalment
+from db.models import Authority, Grant, Instalment
 from db.session import is_postgresql
 from domain import identifiers
 from domain.errors import RuleViolation
@@ -57,7 +57,7 @@ from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnava
 from grantflow import clock
 from grantflow.settings import Settings
 from grantflow.wiring import bank_gateway
-from services import commands, journal, obligations
+from services import acts, commands, journal, obligations
 from services.grants import facts_of, get_grant
 
 SCHEDULED, ORDERED, PAID = InstalmentStatus.SCHEDULED, InstalmentStatus.ORDERED, InstalmentStatus.PAID
@@ -225,7 +225,7 @@ _PROCEDURE_FIX = ("à faire : enregistrer ce qui manque (accusé de réception, 
 def payment_refusals(session: Session, grant: Grant, business_date: dt.date, settings: Settings) -> list[RuleViolation]:
     """Every reason not to order this grant's instalments today (DOMAIN.md §4), empty if none."""
     refusals: list[RuleViolation] = []
-    act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
+    act = acts.of_grant(session, grant)
     facts = replace(facts_of(session, grant, business_date),
                     legality_control_ends_on=act.control_ends_on if act else None)
     try:
@@ -533,7 +533,7 @@ def confirm_payment(session: Session, grant: Grant, confirmation: commands.Payme
         raise RuleViolation("paid_on", confirmation.paid_on.isoformat(),
                             f"versement n°{instalment.number} déjà enregistré comme payé le "
                             f"{instalment.paid_on:%d/%m/%Y} : un versement n'est payé qu'une fois")
-    act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
+    act = acts.of_grant(session, grant)
     if act is None or act.executoire_on is None or confirmation.paid_on < act.executoire_on:
         since = f"le {act.executoire_on:%d/%m/%Y}" if act and act.executoire_on else "pas encore"
         raise RuleViolation("paid_on", confirmation.paid_on.isoformat(),

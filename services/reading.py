@@ -19,7 +19,9 @@ from db.models import (
     Obligation,
     Refund,
 )
+from domain.acts import BODIES, BODY_BASIS
 from domain.money import format_amount
+from services import acts
 from services.grants import get_grant
 
 
@@ -27,9 +29,21 @@ def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
 
 
+def act_view(act: Act | None) -> dict[str, Any] | None:
+    """The grant's act as staff read it: reference, deciding body, sitting, transmission."""
+    if act is None:
+        return None
+    return {
+        "reference": act.reference, "body": act.body, "body_fr": f"{BODIES[act.body]} ({BODY_BASIS[act.body]})",
+        "sitting_first": _iso(act.sitting_first), "sitting_last": _iso(act.sitting_last),
+        "act_number": act.act_number, "transmission": act.transmission, "act_id": act.act_id,
+        "received_on": _iso(act.received_on), "published_on": _iso(act.published_on),
+    }
+
+
 def grant_view(session: Session, reference: str) -> dict[str, Any]:
     grant = get_grant(session, reference)
-    act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
+    act = acts.of_grant(session, grant)
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
     obligations = session.scalars(
         sa.select(Obligation).where(Obligation.grant_id == grant.id).order_by(Obligation.due_on, Obligation.id))
@@ -44,6 +58,7 @@ def grant_view(session: Session, reference: str) -> dict[str, Any]:
         "amount": format_amount(grant.amount),
         "stage": grant.stage,
         "convention_required": grant.convention_required,
+        "act": act_view(act),
         "act_id": act.act_id if act else None,
         "executoire_on": _iso(act.executoire_on) if act else None,
         "legality_control_ends_on": _iso(act.control_ends_on) if act else None,

@@ -4,11 +4,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Act, Grant, Signature
+from db.models import Grant, Signature
 from domain.acts import check_signature_after_receipt
 from domain.errors import RuleViolation
 from grantflow.settings import Settings
-from services import commands, grants, journal, obligations
+from services import acts, commands, grants, journal, obligations
 
 
 def record_signature(session: Session, grant: Grant, signature: commands.Signature, settings: Settings, *,
@@ -21,7 +21,7 @@ def record_signature(session: Session, grant: Grant, signature: commands.Signatu
             raise RuleViolation("on", signature.on.isoformat(),
                                 f"la convention est déjà signée par cette partie le {existing.signed_on:%d/%m/%Y}")
         return existing
-    act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
+    act = acts.of_grant(session, grant)
     check_signature_after_receipt(signature.on, act.received_on if act else None, field="on")
     row = Signature(grant_id=grant.id, party=signature.party, signed_on=signature.on)
     session.add(row)

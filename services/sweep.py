@@ -100,7 +100,7 @@ _STAGING = {
 
 # signature -> active: the act is exécutoire by the day and, when the convention is
 # compulsory, signed by both parties (domain.lifecycle's time-driven move).
-_MAY_START = """(EXISTS (SELECT 1 FROM acts a WHERE a.grant_id = g.id AND a.executoire_on <= :day)
+_MAY_START = """(EXISTS (SELECT 1 FROM acts a WHERE a.id = g.act_id AND a.executoire_on <= :day)
                  AND (g.convention_required = false
                       OR (SELECT count(*) FROM signatures s WHERE s.grant_id = g.id) >= 2))"""
 _FALLS_OVERDUE = "o.remind = true AND o.status = 'pending' AND o.due_on < :day"

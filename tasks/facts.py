@@ -1,6 +1,6 @@
-"""Recording a fact about one grant: one unit of work, the same action as the dossier loader.
+"""Recording a fact about one grant or one act: one unit of work, the same action as the dossier loader.
 
-Tasks take a grant reference and a command model, never a live object or a Session, and
+Tasks take a grant (or act) reference and a command model, never a live object or a Session, and
 open their own transaction: a retry or a rerun starts from what the store says.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from prefect.cache_policies import NO_CACHE
 from db.session import unit_of_work
 from domain import labels
 from grantflow.settings import get_settings
-from services import commands, conventions
-from services.events import apply_event
+from services import acts, commands, conventions
+from services.events import apply_act_event, apply_event
 from services.grants import get_grant
 from tasks.runtime import actor, label_run
 
@@ -40,9 +40,37 @@ def record_fact(reference: str, fact: commands.Command) -> dict[str, Any]:
     return {"reference": reference, "stage": after, "reason": reason}
 
 
-record_vote = record_fact.with_options(name="enregistrer le vote du conseil")
-record_receipt = record_fact.with_options(name="enregistrer l'accusé de réception de la préfecture")
-record_control_restart = record_fact.with_options(name="enregistrer la relance du contrôle de légalité")
+@task(name="enregistrer un fait de l'acte", task_run_name="{fact.event} {act}", cache_policy=NO_CACHE)
+def record_act_fact(act: str, fact: commands.Command) -> dict[str, Any]:
+    """Apply `fact` to the act (its reference, or a grant's): every grant of the act follows.
+
+    Returns the act's reference, each grant's stage afterwards and the council's reason."""
+    with unit_of_work() as session:
+        row = acts.resolve(session, act)
+        mark = conventions.journal_mark(session)
+        result = apply_act_event(session, row, fact, get_settings(), actor=actor())
+        stages = {grant.reference: grant.stage for grant in acts.grants_of(session, row)}
+        reference, authority = row.reference, row.authority.code
+        notices = conventions.notices_since(session, mark)
+    # The grants of an act move together: one stage names them all.
+    stage = min(stages.values()) if stages else None
+    if stage is not None:
+        label_run(authority, stage)
+    logger = get_run_logger()
+    for grant, grant_stage in stages.items():
+        logger.info("acte %s, subvention %s : %s enregistré (étape %s)", reference, grant,
+                    labels.label(labels.FACTS, fact.event), labels.label(labels.STAGES, grant_stage))
+    for notice in notices:
+        logger.warning("%s", notice)
+    reason = getattr(result, "reason", None)  # the council's decision explains itself
+    if reason:
+        logger.info("acte %s : %s", reference, reason)
+    return {"act": reference, "grants": stages, "stage": stage, "reason": reason}
+
+
+record_vote = record_act_fact.with_options(name="enregistrer le vote de l'acte")
+record_receipt = record_act_fact.with_options(name="enregistrer la transmission de l'acte en préfecture")
+record_control_restart = record_act_fact.with_options(name="enregistrer la relance du contrôle de légalité")
 record_signature = record_fact.with_options(name="enregistrer une signature de la convention")
 record_report = record_fact.with_options(name="enregistrer un compte rendu")
 record_report_answer = record_fact.with_options(name="enregistrer la réponse à un compte rendu")

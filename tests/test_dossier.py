@@ -138,7 +138,7 @@ def test_casa_records_the_outcome_only_and_waits_for_the_prefecture(store, capsy
     with store.engine.connect() as connection:
         row = connection.execute(sa.text(
             "SELECT d.session_on, d.outcome, d.present, d.members_in_office, d.votes_for, d.act_number "
-            "FROM deliberations d JOIN grants g ON g.id = d.grant_id WHERE g.reference = :r"), {"r": CASA}).one()
+            "FROM deliberations d JOIN grants g ON g.act_id = d.act_id WHERE g.reference = :r"), {"r": CASA}).one()
     session_on = row.session_on if isinstance(row.session_on, dt.date) else dt.date.fromisoformat(row.session_on)
     assert session_on == dt.date(2015, 10, 6)
     assert row.outcome == "adopted"
@@ -393,7 +393,7 @@ def test_an_act_already_recorded_for_another_grant_is_refused(store, capsys, tmp
     status, _, err = run(capsys, "load", str(path))
     assert status == 1
     assert "CASQ-2018-COPIE" in err and "« history[0].act_id »" in err
-    assert f"déjà enregistré pour la subvention {CASQ}" in err, err
+    assert f"déjà enregistré pour l'acte {CASQ}" in err and f"« act: {CASQ} »" in err, err
     assert snapshot(store.engine) == before
 
 
