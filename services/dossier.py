@@ -18,13 +18,24 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from db.models import Association, Authority, Evaluation, Grant, Instalment
 from domain import identifiers
 from domain.convention import convention_required
 from domain.errors import RuleViolation
+from domain.grant_end import (
+    Condition,
+    GrantKind,
+    RefundClause,
+    check_condition,
+    check_grant_end,
+    clause_of,
+    exercise_end,
+    financial_report_owed_by_default,
+    reports_asked,
+)
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from grantflow.settings import Settings
@@ -117,6 +128,19 @@ class DurationIn(Model):
 class InstalmentIn(Model):
     amount: commands.Amount
     due: dt.date | None = None
+    # Or due on a fact: `days` (default 60, loi 2021-875) after it.
+    on: Condition | None = None
+    number: int | None = None  # the report, with `on: rapport`
+    days: int | None = Field(default=None, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _date_or_fact(self) -> InstalmentIn:
+        if self.on is not None and self.due is not None:
+            raise RuleViolation("due", str(self.due), "une échéance a une date ou une condition (on), pas les deux")
+        if self.on is None and (self.number is not None or self.days is not None):
+            raise RuleViolation("on", None, "number et days se donnent avec une condition (on: signature, "
+                                            "compte_rendu_financier ou rapport)")
+        return self
 
 
 class ReportsIn(Model):
@@ -151,7 +175,12 @@ class GrantIn(Model):
     reports: ReportsIn | None = None
     evaluations: list[EvaluationIn] = []
     targets: dict[str, TargetIn] = {}
+    # Absent: from the kind (domain.grant_end). `unspent` is the older form of the clause.
+    kind: GrantKind = GrantKind.FONCTIONNEMENT
+    refund_clause: RefundClause | None = None
     unspent: Literal["refund", "keep"] = "refund"
+    financial_report: bool | None = None  # owed (closure waits for its check)
+    exercise: int | dt.date | None = None  # the financed year, or its last day
     # Absent: the grant is proposed and waits for the council (the deliberation-approval flow).
     deliberation: commands.Vote | None = None
     history: list[DossierEvent] = []
@@ -310,6 +339,14 @@ def _create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor:
         raise RuleViolation("association", spec.association, "association inconnue (à déclarer dans associations)")
     identifiers.valid_siret(association.siret, field="association.siret")
     check_instalments([p.amount for p in spec.payments], spec.amount, field="payments")
+    clause = clause_of(spec.kind, spec.refund_clause, spec.unspent)
+    owed = financial_report_owed_by_default(spec.kind) if spec.financial_report is None else spec.financial_report
+    check_grant_end(spec.kind, clause, owed)
+    reports = reports_asked(spec.duration.months, spec.reports.every_months if spec.reports else None)
+    for index, payment in enumerate(spec.payments):
+        if payment.on is not None:
+            check_condition(payment.on, payment.number, reports=reports, financial_report_owed=owed,
+                            field=f"payments[{index}]")
     starts_from = spec.duration.from_
     grant = Grant(
         reference=spec.reference, authority=authority, association=association, object=spec.object,
@@ -318,13 +355,17 @@ def _create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor:
         duration_months=spec.duration.months,
         starts_from=starts_from.isoformat() if isinstance(starts_from, dt.date) else starts_from,
         reports_every_months=spec.reports.every_months if spec.reports else None,
-        unspent=spec.unspent, targets={k: v.model_dump(mode="json", exclude_none=True) for k, v in spec.targets.items()},
+        kind=spec.kind.value, refund_clause=clause.value, financial_report_owed=owed,
+        exercise_ends_on=None if spec.exercise is None else exercise_end(spec.exercise),
+        targets={k: v.model_dump(mode="json", exclude_none=True) for k, v in spec.targets.items()},
         dossier=spec.model_dump(mode="json", by_alias=True),
     )
     session.add(grant)
     session.flush()
     for number, payment in enumerate(spec.payments, start=1):
         session.add(Instalment(grant_id=grant.id, number=number, amount=payment.amount, due_on=payment.due,
+                               condition=payment.on.value if payment.on else None, condition_number=payment.number,
+                               condition_days=payment.days if payment.on else None,
                                status=InstalmentStatus.SCHEDULED.value,
                                idempotency_key=uuid.uuid4().hex))
     for evaluation in spec.evaluations:
@@ -350,13 +391,23 @@ def _apply_history(session: Session, grant: Grant, spec: GrantIn, settings: Sett
         raise DossierError(_message(source, spec.reference, name, violation.value, violation.rule)) from violation
 
 
+def _without_none(value: Any) -> Any:
+    """A dossier as compared on reload: a field left out (None) is the same whether the
+    version that stored it knew the field or not."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
 def _already_loaded(grant: Grant, spec: GrantIn, source: str) -> int:
     """How many history events of `spec` the store already has; refused if the file contradicts it.
 
     A dossier loaded again may only add facts at the end of its history: everything
     else goes through the flows (an amendment for the amount or the dates).
     """
-    before, after = grant.dossier, spec.model_dump(mode="json", by_alias=True)
+    before, after = _without_none(grant.dossier), _without_none(spec.model_dump(mode="json", by_alias=True))
     known = before.get("history", [])
     changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k))
     if changed:

@@ -49,6 +49,7 @@ from domain import identifiers
 from domain.errors import RuleViolation
 from domain.lifecycle import (
     InstalmentStatus,
+    Stage,
     check_instalment_transition,
     check_payment_allowed,
 )
@@ -57,8 +58,8 @@ from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnava
 from grantflow import clock
 from grantflow.settings import Settings
 from grantflow.wiring import bank_gateway
-from services import commands, journal, obligations
-from services.grants import facts_of, get_grant
+from services import commands, conditions, journal, obligations
+from services.grants import advance, facts_of, get_grant
 
 SCHEDULED, ORDERED, PAID = InstalmentStatus.SCHEDULED, InstalmentStatus.ORDERED, InstalmentStatus.PAID
 REJECTED, FAILED = InstalmentStatus.REJECTED, InstalmentStatus.FAILED
@@ -143,6 +144,8 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)
     # Asked for by number but already ordered or paid: nothing to do.
     settled: list[Answer] = field(default_factory=list)
+    # Instalments due on a fact that has not happened: what each waits for, in French.
+    waiting: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,10 +156,12 @@ class PaymentReport:
     ordered: list[Answer] = field(default_factory=list)  # accepted or paid by the treasury
     settled: list[Answer] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """One French line per thing that happened (the simulation's daily report)."""
         out = [f"{a.label()} : réponse retrouvée auprès du Trésor ({a.status})" for a in self.recovered]
+        out += self.waiting
         out += [f"{a.label()} : ordonné ({a.status}, réf. {a.treasury_reference})" for a in self.ordered]
         out += [str(p) for p in self.problems]
         return out
@@ -212,7 +217,23 @@ def due_instalments(session: Session, business_date: dt.date, reference: str | N
         query = query.where(Instalment.number == number)
     else:
         query = query.where(Instalment.due_on.is_not(None), Instalment.due_on <= business_date)
+    # One due on a fact that has not happened is never ordered, even asked for by name.
+    query = query.where(sa.or_(Instalment.condition.is_(None), Instalment.due_on.is_not(None)))
     return list(session.scalars(query.order_by(Instalment.grant_id, Instalment.number)))
+
+
+def waiting_instalments(session: Session, reference: str | None = None, number: int | None = None) -> list[str]:
+    """What each instalment due on a fact still waits for (grants not closed)."""
+    query = (sa.select(Instalment, Grant.reference).join(Grant, Grant.id == Instalment.grant_id)
+             .where(Instalment.condition.is_not(None), Instalment.due_on.is_(None),
+                    Instalment.status == SCHEDULED.value, Grant.stage != Stage.CLOSED.value))
+    if reference is not None:
+        query = query.where(Grant.reference == reference)
+    if number is not None:
+        query = query.where(Instalment.number == number)
+    rows = session.execute(query.order_by(Grant.reference, Instalment.number))
+    return [f"subvention {ref}, {conditions.waiting_for(instalment)} : pas encore dû, non ordonné"
+            for instalment, ref in rows]
 
 
 _BANK_FIX = ("à corriger : les coordonnées bancaires de l'association « {code} » (RIB : IBAN et BIC en "
@@ -271,6 +292,7 @@ def payment_plan(session: Session, settings: Settings, business_date: dt.date, r
             if instalment.status not in CLAIMABLE:
                 plan.settled.append(_answer(instalment, grant, via="none"))
                 return plan
+    plan.waiting = waiting_instalments(session, reference, number)
     due = due_instalments(session, business_date, reference, number)
     grants = _grants(session, (i.grant_id for i in due))
     for grant_id, group in itertools.groupby(due, key=lambda i: i.grant_id):
@@ -347,6 +369,8 @@ def _mark_paid(session: Session, instalment: Instalment, grant: Grant, paid_on: 
     obligations.fulfil(session, grant, "payment", instalment.number, paid_on)
     _journal(session, instalment, "payment", {"paid_on": paid_on, "amount": instalment.amount, "source": source},
              actor)
+    if grant.stage == Stage.CLOSING.value:
+        advance(session, grant, paid_on, actor=actor)  # the last instalment owed may close the grant
 
 
 def record_outcome(session: Session, instalment: Instalment, grant: Grant, outcome: OrderOutcome,
@@ -574,6 +598,7 @@ def pay(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: S
         plan = payment_plan(session, settings, business_date, reference, number)
     report.problems += plan.problems
     report.settled += plan.settled
+    report.waiting += plan.waiting
     claimed: list[int] = []
     for chunk in chunks(plan.ready, settings.payment_claim_batch):
         with unit_of_work() as session:

@@ -42,7 +42,7 @@ def test_stage_values():
     assert [s.value for s in Stage] == [
         "deliberation", "prefecture", "signature", "active", "closing", "closed", "rejected"
     ]
-    assert [s.value for s in InstalmentStatus] == ["scheduled", "ordered", "paid", "rejected", "failed"]
+    assert [s.value for s in InstalmentStatus] == ["scheduled", "ordered", "paid", "rejected", "failed", "cancelled"]
     assert [s.value for s in ObligationStatus] == ["pending", "done", "overdue", "cancelled"]
 
 
