@@ -239,10 +239,13 @@ def check_condition(condition: Condition, number: int | None, *, reports: int, f
                             "solde sur compte rendu financier : la subvention n'en doit pas (financial_report: false)")
 
 
-def condition_text(condition: Condition, number: int | None) -> str:
-    """What the instalment waits for, in French."""
-    return {
+def condition_text(condition: Condition, number: int | None, *, awaited: bool = False) -> str:
+    """The fact an instalment waits for, in French; `awaited`: after "en attente"."""
+    text = {
         Condition.SIGNATURE: "la signature de la convention par les deux parties",
         Condition.COMPTE_RENDU_FINANCIER: "le compte rendu financier approuvé par la collectivité",
         Condition.RAPPORT: f"la réponse de la collectivité au compte rendu n°{number}",
     }[condition]
+    if not awaited:
+        return text
+    return "du " + text.removeprefix("le ") if text.startswith("le ") else "de " + text

@@ -44,5 +44,5 @@ def release(session: Session, grant: Grant, condition: Condition, on: dt.date, s
 
 def waiting_for(instalment: Instalment) -> str:
     """What a conditional instalment still waits for, as the payment run says it."""
-    return (f"versement n°{instalment.number} ({format_amount_fr(instalment.amount)}) en attente de "
-            f"{condition_text(Condition(instalment.condition), instalment.condition_number)}")
+    return (f"versement n°{instalment.number} ({format_amount_fr(instalment.amount)}) en attente "
+            f"{condition_text(Condition(instalment.condition), instalment.condition_number, awaited=True)}")

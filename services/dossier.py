@@ -217,6 +217,7 @@ _PYDANTIC_RULES: dict[str, str] = {
     "dict_type": "objet attendu",
     "model_type": "objet attendu",
     "literal_error": "valeur non permise",
+    "enum": "valeur non permise",
     "union_tag_invalid": "type d'événement inconnu",
     "union_tag_not_found": "champ « event » absent",
     "greater_than": "valeur trop petite",
@@ -235,8 +236,8 @@ def _french(error: dict[str, Any]) -> str:
     if isinstance(original, RuleViolation):
         return original.rule
     rule = _PYDANTIC_RULES.get(error["type"], error["msg"])
-    if error["type"] == "literal_error":
-        rule += f" (attendu : {context.get('expected', '')})"
+    if error["type"] in ("literal_error", "enum"):
+        rule += f" (attendu : {str(context.get('expected', '')).replace(' or ', ' ou ')})"
     if error["type"] == "union_tag_invalid":
         rule += f" « {context.get('tag', '')} » (attendu : {context.get('expected_tags', '')})"
     if error["type"] in ("greater_than", "greater_than_equal", "less_than_equal"):
