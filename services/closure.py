@@ -1,23 +1,33 @@
-"""Closure of a convention and the refund of what was not spent (DOMAIN.md §6, seed 002 art. 4.1).
+"""Closure of a convention: what the association keeps, is still paid, or gives back
+(DOMAIN.md §6 and §9, issue 11; the rules in domain.grant_end).
 
-When the grant enters `closing` (the day after the convention ends), `close` computes:
+A grant enters `closing` the day after its convention ends. Its closure is decided then
+if it owes no compte rendu financier (a redistributed fund, closing on its ledger), else
+once the CRF is received and checked by the authority (`due_closures`, `waiting_for`).
+`close` computes, by the convention's clause:
 
-    refund = paid - eligible spending        never negative, to the cent (domain.refund)
+    entitlement = reliquat: the CRF's eligible spending | prorata: amount x actual/budgeted
+                  | aucun: the amount | non_redistribue: the disbursements ledger
+    owed        = entitlement - paid (instalments paid or handed to the treasury)
+    claimed     = paid - entitlement, never negative, to the cent (domain.refund)
 
-where eligible spending is what the association redistributed to project holders within
-the convention period. Then:
+Instalments not yet paid are kept up to `owed`, the one crossing it reduced, the others
+cancelled, each with a journal event (`instalment_reduced`, `instalment_cancelled`) saying
+why: nothing is paid after closure, and a grant is not closed while one is still to pay.
+Then, for what is claimed:
 
-- the convention lets the association keep the unspent money (`unspent: keep`): nothing
-  is claimed, the grant closes;
-- nothing to refund: the grant closes at once;
+- clause `aucun` (the dossier's older `unspent: keep`): nothing is claimed;
+- nothing to refund: nothing is claimed;
 - less than the floor (15 EUR, CGCT D1611-1, `settings.titre_floor`): no titre de recette
-  can be issued; the refund is waived, the journal says so, the grant closes;
+  can be issued; the refund is waived, the journal says so;
 - otherwise a titre de recette is issued: a number unique in the store ("TR-2019-000001",
   per year of issue), the amount, the grounds citing the convention, a due date 30 days
   later (`settings.titre_payment_days`) moved to the next working day (the authority's
   department, `settings.shift_deadlines_to_working_day`); the letter is mailed to the
   association and a "refund" obligation (debtor: the association) makes the daily sweep
   remind it until it has paid.
+
+The grant closes when nothing is left to claim nor to pay (domain.lifecycle guards).
 
 Each refund received (`{event: refund, on, amount}`) is recorded; a partial one leaves the
 rest due (the obligation stays open, its label says what is left); the full amount settles

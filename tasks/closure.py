@@ -53,7 +53,7 @@ def publish_closure(result: dict[str, Any]) -> str:
     key = f"cloture-{slug(result['reference'])}"
     lines = [f"# Clôture — {result['reference']}", "",
              f"- versé par la collectivité : {format_amount_fr(Decimal(result['paid']))}",
-             f"- redistribué pendant la convention (dépenses éligibles) : "
+             f"- retenu selon la clause (redistribué, dépenses éligibles ou prorata) : "
              f"{format_amount_fr(Decimal(result['eligible_spending']))}",
              f"- à reverser : {format_amount_fr(Decimal(result['refund']))} ({result['status']})"]
     if result["titre_number"]:
