@@ -158,6 +158,10 @@ def no_refund_outstanding(f: GrantFacts) -> str | None:
             "l'association) : aucun versement tant qu'il n'est pas soldé")
 
 
+# The end of the grant stops payments for good: nothing to record, nothing to rerun.
+PAYMENT_STOPS: tuple[Guard, ...] = (not_closed, no_refund_outstanding)
+
+
 def nothing_left_to_pay(f: GrantFacts) -> str | None:
     if f.instalments_to_pay == 0:
         return None
@@ -289,7 +293,7 @@ def check_payment_allowed(facts: GrantFacts, *, wait_for_legality_control: bool 
     """Before ordering an instalment (DOMAIN §4): the grant not closed and no titre de
     recette outstanding, act exécutoire, convention signed when compulsory; optionally (policy, off by default) the prefect's window closed.
     Bank details are checked by domain.identifiers when they are recorded."""
-    guards: list[Guard] = [not_closed, no_refund_outstanding, act_executoire, convention_signed_when_compulsory]
+    guards: list[Guard] = [*PAYMENT_STOPS, act_executoire, convention_signed_when_compulsory]
     if wait_for_legality_control:
         guards.append(legality_control_over)
     reasons = [reason for guard in guards if (reason := guard(facts)) is not None]

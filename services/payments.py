@@ -48,6 +48,7 @@ from db.session import is_postgresql
 from domain import identifiers
 from domain.errors import RuleViolation
 from domain.lifecycle import (
+    PAYMENT_STOPS,
     InstalmentStatus,
     Stage,
     check_instalment_transition,
@@ -249,10 +250,13 @@ def payment_refusals(session: Session, grant: Grant, business_date: dt.date, set
     act = session.scalars(sa.select(Act).where(Act.grant_id == grant.id)).one_or_none()
     facts = replace(facts_of(session, grant, business_date),
                     legality_control_ends_on=act.control_ends_on if act else None)
-    try:
-        check_payment_allowed(facts, wait_for_legality_control=settings.wait_for_legality_control)
-    except RuleViolation as refused:
-        refusals.append(RuleViolation(refused.field, refused.value, f"{refused.rule} ; {_PROCEDURE_FIX}"))
+    if stops := [reason for guard in PAYMENT_STOPS if (reason := guard(facts)) is not None]:
+        refusals.append(RuleViolation("payment", None, f"paiement impossible : {' ; '.join(stops)}"))
+    else:
+        try:
+            check_payment_allowed(facts, wait_for_legality_control=settings.wait_for_legality_control)
+        except RuleViolation as refused:
+            refusals.append(RuleViolation(refused.field, refused.value, f"{refused.rule} ; {_PROCEDURE_FIX}"))
     association = grant.association
     checks: list[tuple[Callable[..., Any], str, object, str]] = [
         (identifiers.valid_siret, "association.siret", association.siret, _SIRET_FIX),
