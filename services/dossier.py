@@ -402,6 +402,11 @@ def _without_none(value: Any) -> Any:
     return value
 
 
+# Fields a grant loaded before migration 0003 was stored without: its row holds what the
+# migration set (the clause it was closing on), which a reload does not change.
+_SINCE_0003 = frozenset({"kind", "refund_clause", "financial_report", "exercise"})
+
+
 def _already_loaded(grant: Grant, spec: GrantIn, source: str) -> int:
     """How many history events of `spec` the store already has; refused if the file contradicts it.
 
@@ -410,7 +415,8 @@ def _already_loaded(grant: Grant, spec: GrantIn, source: str) -> int:
     """
     before, after = _without_none(grant.dossier), _without_none(spec.model_dump(mode="json", by_alias=True))
     known = before.get("history", [])
-    changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k))
+    changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k)
+                     and not (k in _SINCE_0003 and k not in before))
     if changed:
         raise DossierError(_message(source, spec.reference, changed[0], after.get(changed[0]),
                                     "la subvention est déjà chargée avec une autre valeur : un dossier rechargé "

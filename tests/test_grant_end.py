@@ -225,3 +225,16 @@ def test_an_unknown_condition_or_report_is_refused_whole(store, tmp_path, paymen
     assert f"subvention {OPERATING} : champ « {field} »" in message and rule in message
     assert scalar("SELECT count(*) FROM grants") == 0
     assert scalar("SELECT count(*) FROM messages") == 0
+
+
+def test_a_dossier_stored_before_the_kinds_of_grant_loads_again(store, tmp_path):
+    """`./grantflow-up` reloads examples/ at each start: a grant stored before migration
+    0003 (its dossier without `kind`) is found unchanged, and keeps the clause it had."""
+    load(tmp_path, grant(OPERATING, "19001", "11000.00", [{"amount": "11000.00"}]))
+    with unit_of_work() as session:
+        stored = get_grant(session, OPERATING)
+        stored.dossier = {k: v for k, v in stored.dossier.items() if k != "kind"}
+        stored.kind, stored.refund_clause, stored.financial_report_owed = "redistribution", "non_redistribue", False
+    load(tmp_path, grant(OPERATING, "19001", "11000.00", [{"amount": "11000.00"}]))
+    with unit_of_work() as session:
+        assert get_grant(session, OPERATING).refund_clause == "non_redistribue"
