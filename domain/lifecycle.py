@@ -291,7 +291,8 @@ def check_obligation_transition(current: ObligationStatus | str, target: Obligat
 
 def check_payment_allowed(facts: GrantFacts, *, wait_for_legality_control: bool = False) -> None:
     """Before ordering an instalment (DOMAIN §4): the grant not closed and no titre de
-    recette outstanding, act exécutoire, convention signed when compulsory; optionally (policy, off by default) the prefect's window closed.
+    recette outstanding, act exécutoire, convention signed when compulsory; optionally
+    (policy, off by default) the prefect's window closed.
     Bank details are checked by domain.identifiers when they are recorded."""
     guards: list[Guard] = [*PAYMENT_STOPS, act_executoire, convention_signed_when_compulsory]
     if wait_for_legality_control:
