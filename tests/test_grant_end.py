@@ -238,3 +238,20 @@ def test_a_dossier_stored_before_the_kinds_of_grant_loads_again(store, tmp_path)
     load(tmp_path, grant(OPERATING, "19001", "11000.00", [{"amount": "11000.00"}]))
     with unit_of_work() as session:
         assert get_grant(session, OPERATING).refund_clause == "non_redistribue"
+
+
+def test_a_prorata_clause_with_its_financial_report_in_the_dossier_history(store, tmp_path):
+    # 11,000.00 EUR; the action cost 30,000.00 of the 40,000.00 budgeted: entitled to
+    # 11,000.00 x 30,000 / 40,000 = 8,250.00; paid 11,000.00: 2,750.00 claimed back.
+    history = [{"event": "payment", "number": 1, "paid_on": "2019-04-05"},
+               {"event": "financial_report", "on": "2020-01-20", "charges_budgeted": "40000.00",
+                "charges_actual": "30000.00", "products_budgeted": "40000.00", "products_actual": "30000.00"},
+               {"event": "financial_report_checked", "on": "2020-01-27", "eligible_spending": "30000.00"}]
+    spec = grant(OPERATING, "19001", "11000.00", [{"amount": "11000.00"}], refund_clause="prorata")
+    spec["history"] += history
+    load(tmp_path, spec)
+    assert close_due(D(2020, 2, 3)) == []  # the convention runs until 03/02/2020 included
+    run_sweep(D(2020, 2, 4))
+    [line] = close_due(D(2020, 2, 4))
+    assert "titre de recette TR-2020-000001 émis : 2 750,00 EUR à reverser" in line
+    assert "clause « prorata »" in refund(OPERATING).grounds
