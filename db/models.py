@@ -80,7 +80,14 @@ class Grant(Base):
     starts_on: Mapped[dt.date | None]
     ends_on: Mapped[dt.date | None]
     reports_every_months: Mapped[int | None]
-    unspent: Mapped[str] = mapped_column(sa.String(8))  # "refund" | "keep"
+    # domain.grant_end: fonctionnement | projet | redistribution, and the convention's refund
+    # clause: reliquat | prorata | aucun | non_redistribue.
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    refund_clause: Mapped[str] = mapped_column(sa.String(16))
+    # Closure waits for the compte rendu financier checked when it is owed.
+    financial_report_owed: Mapped[bool]
+    # The financed exercise's last day (None: the calendar year of the convention's start).
+    exercise_ends_on: Mapped[dt.date | None]
     targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dossier: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as loaded, for auditors
     # The act that decides the grant, with the other grants of the same deliberation; none
@@ -162,8 +169,12 @@ class Instalment(Base):
     grant_id: Mapped[int] = _grant_fk()
     number: Mapped[int]
     amount: Mapped[Decimal] = mapped_column(Money)
-    # Known from the dossier, or 60 days after the act became enforceable (loi 2021-875).
+    # Known from the dossier, or 60 days after the act became enforceable (loi 2021-875), or
+    # `condition_days` after the fact it waits for (None until that fact happens).
     due_on: Mapped[dt.date | None]
+    condition: Mapped[str | None] = mapped_column(sa.String(32))  # domain.grant_end.Condition
+    condition_number: Mapped[int | None]  # the report, for condition "rapport"
+    condition_days: Mapped[int | None]
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     # Sent with every order of this instalment: the bank pays a key once.
     idempotency_key: Mapped[str] = mapped_column(sa.String(35), unique=True)
@@ -219,6 +230,25 @@ class Disbursement(Base):
     paid_on: Mapped[dt.date]
     beneficiary: Mapped[str] = mapped_column(sa.String(255))
     amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class FinancialReport(Base):
+    """The compte rendu financier (Cerfa 15059) of one financial year, and its check."""
+
+    __tablename__ = "financial_reports"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    number: Mapped[int]  # the financial year's rank in the convention
+    received_on: Mapped[dt.date]
+    charges_budgeted: Mapped[Decimal] = mapped_column(Money)
+    charges_actual: Mapped[Decimal] = mapped_column(Money)
+    products_budgeted: Mapped[Decimal] = mapped_column(Money)
+    products_actual: Mapped[Decimal] = mapped_column(Money)
+    checked_on: Mapped[dt.date | None]
+    approved: Mapped[bool | None]
+    eligible_spending: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class Evaluation(Base):

@@ -191,6 +191,20 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         tags=("saisie", "reversement", "clôture"),
     ),
     DeploymentSpec(
+        name="financial-report-received",
+        entrypoint="flows/financial_report.py:financial_report_received",
+        description=("Saisie du compte rendu financier (Cerfa 15059) : charges et produits prévus et réalisés, "
+                     "écarts calculés. " + _FORM),
+        tags=("saisie", "compte rendu financier", "clôture"),
+    ),
+    DeploymentSpec(
+        name="financial-report-checked",
+        entrypoint="flows/financial_report.py:financial_report_checked",
+        description=("Saisie du contrôle du compte rendu financier par la collectivité (approuvé, dépenses "
+                     "éligibles) : le solde qui l'attendait devient dû, la clôture peut se calculer. " + _FORM),
+        tags=("saisie", "compte rendu financier", "clôture"),
+    ),
+    DeploymentSpec(
         name="grant-amendment",
         entrypoint="flows/amendment.py:grant_amendment",
         description=("Saisie d'un avenant à la convention : nouvelle date de fin, montant supplémentaire et "

@@ -9,6 +9,7 @@ refuses. The tables below are the documentation; a move that is not in them is r
     instalment:  scheduled -> ordered -> paid          (paid is final)
                  ordered -> rejected | failed -> ordered
                  scheduled -> failed
+                 scheduled | rejected | failed -> cancelled   (at closure, nothing more owed)
     obligation:  pending -> done | overdue | cancelled;  overdue -> done | cancelled
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ class InstalmentStatus(StrEnum):
     PAID = "paid"
     REJECTED = "rejected"  # refused by the treasury (bank details, missing documents)
     FAILED = "failed"  # technical failure: nothing reached the treasury or no answer
+    CANCELLED = "cancelled"  # at closure: the association is owed nothing more (final)
 
 
 class ObligationStatus(StrEnum):
@@ -67,6 +69,9 @@ class GrantFacts:
     refund_settled: bool = False
     legality_control_ends_on: date | None = None
     titre_floor: Decimal = TITRE_FLOOR  # configurable setting of refund.titre_required
+    instalments_to_pay: int = 0  # neither paid nor cancelled
+    closed: bool = False
+    refund_outstanding: Decimal | None = None  # left to receive on a titre de recette
 
 
 Guard = Callable[[GrantFacts], str | None]
@@ -140,6 +145,29 @@ def refund_settled_or_nothing_due(f: GrantFacts) -> str | None:
     return f"reversement de {format_amount_fr(f.refund_due)} non soldé"
 
 
+def not_closed(f: GrantFacts) -> str | None:
+    if not f.closed:
+        return None
+    return "subvention close : rien n'est versé après la clôture"
+
+
+def no_refund_outstanding(f: GrantFacts) -> str | None:
+    if not f.refund_outstanding:
+        return None
+    return (f"un titre de recette est en cours ({format_amount_fr(f.refund_outstanding)} à reverser par "
+            "l'association) : aucun versement tant qu'il n'est pas soldé")
+
+
+# The end of the grant stops payments for good: nothing to record, nothing to rerun.
+PAYMENT_STOPS: tuple[Guard, ...] = (not_closed, no_refund_outstanding)
+
+
+def nothing_left_to_pay(f: GrantFacts) -> str | None:
+    if f.instalments_to_pay == 0:
+        return None
+    return f"{f.instalments_to_pay} versement(s) encore à payer : une subvention n'est pas close avant"
+
+
 # -- the tables ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -161,7 +189,8 @@ STAGE_TRANSITIONS: tuple[Transition, ...] = (
         "convention signée des deux parties (si obligatoire) : paiements et comptes rendus",
     ),
     Transition(Stage.ACTIVE, Stage.CLOSING, (convention_ended,), "la convention est terminée : bilan et reversement"),
-    Transition(Stage.CLOSING, Stage.CLOSED, (refund_settled_or_nothing_due,), "rien ou plus rien à reverser"),
+    Transition(Stage.CLOSING, Stage.CLOSED, (refund_settled_or_nothing_due, nothing_left_to_pay),
+               "rien ou plus rien à reverser ni à verser"),
 )
 
 INSTALMENT_TRANSITIONS: Mapping[tuple[InstalmentStatus, InstalmentStatus], str] = MappingProxyType(
@@ -173,6 +202,9 @@ INSTALMENT_TRANSITIONS: Mapping[tuple[InstalmentStatus, InstalmentStatus], str] 
         (InstalmentStatus.ORDERED, InstalmentStatus.FAILED): "échec technique de la transmission",
         (InstalmentStatus.FAILED, InstalmentStatus.ORDERED): "nouvelle tentative, même clé d'idempotence",
         (InstalmentStatus.REJECTED, InstalmentStatus.ORDERED): "ordre réémis après correction",
+        (InstalmentStatus.SCHEDULED, InstalmentStatus.CANCELLED): "annulé à la clôture : plus rien n'est dû",
+        (InstalmentStatus.REJECTED, InstalmentStatus.CANCELLED): "annulé à la clôture : plus rien n'est dû",
+        (InstalmentStatus.FAILED, InstalmentStatus.CANCELLED): "annulé à la clôture : plus rien n'est dû",
     }
 )
 
@@ -258,10 +290,11 @@ def check_obligation_transition(current: ObligationStatus | str, target: Obligat
 
 
 def check_payment_allowed(facts: GrantFacts, *, wait_for_legality_control: bool = False) -> None:
-    """Before ordering an instalment (DOMAIN §4): act exécutoire, convention signed when
-    compulsory; optionally (policy, off by default) the prefect's window closed.
+    """Before ordering an instalment (DOMAIN §4): the grant not closed and no titre de
+    recette outstanding, act exécutoire, convention signed when compulsory; optionally
+    (policy, off by default) the prefect's window closed.
     Bank details are checked by domain.identifiers when they are recorded."""
-    guards: list[Guard] = [act_executoire, convention_signed_when_compulsory]
+    guards: list[Guard] = [*PAYMENT_STOPS, act_executoire, convention_signed_when_compulsory]
     if wait_for_legality_control:
         guards.append(legality_control_over)
     reasons = [reason for guard in guards if (reason := guard(facts)) is not None]

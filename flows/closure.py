@@ -1,6 +1,8 @@
-"""Stage 7: the convention has ended; what was not spent is claimed back (DOMAIN.md §6).
+"""Stage 7: the convention has ended; the clause decides what is still paid or claimed back
+(DOMAIN.md §6).
 
-Started by the daily sweep for each grant that entered `closing`, or by hand from the UI.
+Started by the daily sweep for each grant in `closing` whose closure may be decided (its
+compte rendu financier checked, when it owes one), or by hand from the UI.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from tasks.closure import close_grant, publish_closure
 
 @flow(name="grant-closure", on_failure=[notify_authority],
       flow_run_name="clôture {reference}",
-      description="Clôture une convention terminée : reversement = versé moins redistribué pendant la convention "
-                  "(jamais négatif), sauf clause laissant le reliquat à l'association. À partir de 15 EUR, émet le "
+      description="Clôture une convention terminée, après le contrôle du compte rendu financier quand il est dû : "
+                  "selon la clause de la convention (reliquat, prorata, aucun, non redistribué), les versements "
+                  "restants sont réduits ou annulés et le trop-versé est réclamé. À partir de 15 EUR, émet le "
                   "titre de recette (numéro, montant, motif, échéance à 30 jours) et l'envoie à l'association, "
                   "relancée jusqu'au paiement ; en dessous, pas de titre ; sans rien à reverser, la subvention "
                   "est close aussitôt. Relancer ne recalcule rien.")

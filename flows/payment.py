@@ -79,7 +79,7 @@ def _pay(business_date: dt.date, reference: str | None = None, number: int | Non
                                flow_run.get_name() or batch)
         raise PaymentRunFailed(problems, ordered=len(ordered))
     return {"business_date": business_date.isoformat(), "batch_id": batch, "recovered": recovered,
-            "ordered": ordered, "settled": plan["settled"]}
+            "ordered": ordered, "settled": plan["settled"], "waiting": plan["waiting"]}
 
 
 @flow(name="grant-payment", flow_run_name=_grant_payment_name, on_failure=[notify_authority],

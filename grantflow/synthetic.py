@@ -82,7 +82,8 @@ def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: l
             association_id=association_id, object="Action synthétique",
             amount=Decimal(rng.randrange(5_000, 80_000)), stage=stage, convention_required=True,
             duration_months=12, starts_from="executoire", starts_on=starts_on, ends_on=ends_on,
-            reports_every_months=2, unspent="refund", targets={}, dossier={},
+            reports_every_months=2, kind="redistribution", refund_clause="non_redistribue",
+            financial_report_owed=False, exercise_ends_on=None, targets={}, dossier={},
         ))
     # One act per grant, transmitted on the day the convention starts.
     act_ids = writer.insert_returning_ids(Act, [

@@ -124,7 +124,7 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
                  obligations.AUTHORITY, due(final_day))
     move(_obligation(session, grant, "financial_report", 1), "financial_report", 1,
          "compte rendu financier (Cerfa 15059)", obligations.ASSOCIATION,
-         due(rules.financial_report_due(grant.ends_on)))
+         due(obligations.financial_report_due_date(grant)))
 
     new_instalments = []
     if fact.extra_amount:

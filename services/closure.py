@@ -1,23 +1,33 @@
-"""Closure of a convention and the refund of what was not spent (DOMAIN.md §6, seed 002 art. 4.1).
+"""Closure of a convention: what the association keeps, is still paid, or gives back
+(DOMAIN.md §6 and §9, issue 11; the rules in domain.grant_end).
 
-When the grant enters `closing` (the day after the convention ends), `close` computes:
+A grant enters `closing` the day after its convention ends. Its closure is decided then
+if it owes no compte rendu financier (a redistributed fund, closing on its ledger), else
+once the CRF is received and checked by the authority (`due_closures`, `waiting_for`).
+`close` computes, by the convention's clause:
 
-    refund = paid - eligible spending        never negative, to the cent (domain.refund)
+    entitlement = reliquat: the CRF's eligible spending | prorata: amount x actual/budgeted
+                  | aucun: the amount | non_redistribue: the disbursements ledger
+    owed        = entitlement - paid (instalments paid or handed to the treasury)
+    claimed     = paid - entitlement, never negative, to the cent (domain.refund)
 
-where eligible spending is what the association redistributed to project holders within
-the convention period. Then:
+Instalments not yet paid are kept up to `owed`, the one crossing it reduced, the others
+cancelled, each with a journal event (`instalment_reduced`, `instalment_cancelled`) saying
+why: nothing is paid after closure, and a grant is not closed while one is still to pay.
+Then, for what is claimed:
 
-- the convention lets the association keep the unspent money (`unspent: keep`): nothing
-  is claimed, the grant closes;
-- nothing to refund: the grant closes at once;
+- clause `aucun` (the dossier's older `unspent: keep`): nothing is claimed;
+- nothing to refund: nothing is claimed;
 - less than the floor (15 EUR, CGCT D1611-1, `settings.titre_floor`): no titre de recette
-  can be issued; the refund is waived, the journal says so, the grant closes;
+  can be issued; the refund is waived, the journal says so;
 - otherwise a titre de recette is issued: a number unique in the store ("TR-2019-000001",
   per year of issue), the amount, the grounds citing the convention, a due date 30 days
   later (`settings.titre_payment_days`) moved to the next working day (the authority's
   department, `settings.shift_deadlines_to_working_day`); the letter is mailed to the
   association and a "refund" obligation (debtor: the association) makes the daily sweep
   remind it until it has paid.
+
+The grant closes when nothing is left to claim nor to pay (domain.lifecycle guards).
 
 Each refund received (`{event: refund, on, amount}`) is recorded; a partial one leaves the
 rest due (the obligation stays open, its label says what is left); the full amount settles
@@ -38,17 +48,27 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Grant, Obligation, Refund
+from db.models import FinancialReport, Grant, Instalment, Obligation, Refund
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
-from domain.lifecycle import Stage
+from domain.grant_end import (
+    CLAUSE_TEXT,
+    EndFigures,
+    RefundClause,
+    Settlement,
+    adjustment_reason,
+    entitlement,
+    settle,
+)
+from domain.lifecycle import InstalmentStatus, Stage, check_instalment_transition
 from domain.money import ZERO, format_amount, format_amount_fr
-from domain.refund import contest_deadline, refund_due, titre_required
+from domain.refund import contest_deadline, titre_required
 from grantflow.settings import Settings
-from services import commands, grants, journal, mailing, obligations
+from services import commands, financial_reports, grants, journal, mailing, obligations
 from services.disbursements import eligible_spending, total_paid
 from services.evaluation import withdraw_reminders
 from services.grants import get_grant
+from services.payments import CLAIMABLE
 
 DUE, WAIVED, PAID = "due", "waived", "paid"
 # Seed 002, art. 4.1 ("Dotation"): "Si à la fin de la période de validité de cette convention,
@@ -81,15 +101,64 @@ def next_titre_number(session: Session, year: int) -> str:
 
 
 def grounds_text(grant: Grant, paid: Decimal, eligible: Decimal, amount: Decimal) -> str:
-    return (f"Reversement de la part de la subvention non utilisée, en application de l'{CLAUSE} : la dotation "
-            f"non redistribuée aux porteurs de projets à la fin de la convention (du "
-            f"{format_date_fr(grant.starts_on)} au {format_date_fr(grant.ends_on)}) est restituée à la "
-            f"collectivité. Versé : {format_amount_fr(paid)} ; redistribué aux porteurs de projets pendant la "
-            f"convention : {format_amount_fr(eligible)} ; à reverser : {format_amount_fr(amount)}.")
+    clause = RefundClause(grant.refund_clause)
+    if clause is RefundClause.NON_REDISTRIBUE:
+        return (f"Reversement de la part de la subvention non utilisée, en application de l'{CLAUSE} : la dotation "
+                f"non redistribuée aux porteurs de projets à la fin de la convention (du "
+                f"{format_date_fr(grant.starts_on)} au {format_date_fr(grant.ends_on)}) est restituée à la "
+                f"collectivité. Versé : {format_amount_fr(paid)} ; redistribué aux porteurs de projets pendant la "
+                f"convention : {format_amount_fr(eligible)} ; à reverser : {format_amount_fr(amount)}.")
+    return (f"Reversement en application de la clause « {clause.value} » de la convention ({CLAUSE_TEXT[clause]}), "
+            f"au vu du compte rendu financier contrôlé (loi 2000-321 art. 10) : subvention "
+            f"{format_amount_fr(grant.amount)}, droits de l'association {format_amount_fr(eligible)}, versé "
+            f"{format_amount_fr(paid)} ; à reverser : {format_amount_fr(amount)}.")
+
+
+def end_figures(session: Session, grant: Grant) -> EndFigures:
+    report = financial_reports.checked(session, grant)
+    return EndFigures(amount=grant.amount, redistributed=eligible_spending(session, grant),
+                      eligible_spending=report.eligible_spending if report else None,
+                      budgeted_cost=report.charges_budgeted if report else None,
+                      actual_cost=report.charges_actual if report else None)
+
+
+def waiting_for(session: Session, grant: Grant) -> str | None:
+    """Why the closure of a grant in `closing` cannot be decided yet (None: it can)."""
+    if grant.financial_report_owed and financial_reports.checked(session, grant) is None:
+        return ("compte rendu financier (Cerfa 15059) pas encore reçu et contrôlé par la collectivité : la "
+                "clôture se décide après lui (loi 2000-321 art. 10)")
+    return None
+
+
+def _adjust_instalments(session: Session, grant: Grant, settlement: Settlement, clause: RefundClause, *,
+                        day: dt.date, actor: str) -> None:
+    """Nothing is paid after closure: the instalments not yet paid are reduced to what the
+    association is still owed, or cancelled; the journal says which and why."""
+    for adjustment in settlement.adjustments:
+        instalment = session.scalars(sa.select(Instalment).where(
+            Instalment.grant_id == grant.id, Instalment.number == adjustment.number)).one()
+        reason = adjustment_reason(adjustment, clause, settlement)
+        instalment.reason = reason
+        obligation = session.scalars(sa.select(Obligation).where(
+            Obligation.grant_id == grant.id, Obligation.kind == "payment",
+            Obligation.number == adjustment.number)).one_or_none()
+        if adjustment.cancelled:
+            check_instalment_transition(instalment.status, InstalmentStatus.CANCELLED)
+            instalment.status = InstalmentStatus.CANCELLED.value
+            if obligation is not None and obligation.status in ("pending", "overdue"):
+                obligation.status, obligation.done_on = "cancelled", day
+                withdraw_reminders(session, obligation)
+        else:
+            instalment.amount = adjustment.after
+            if obligation is not None:
+                obligation.label = f"versement n°{instalment.number} ({format_amount_fr(adjustment.after)})"
+        journal.append(session, grant, "instalment_cancelled" if adjustment.cancelled else "instalment_reduced", {
+            "number": adjustment.number, "before": format_amount(adjustment.before),
+            "after": format_amount(adjustment.after), "reason": reason}, actor=actor)
 
 
 def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, actor: str) -> ClosureOutcome:
-    """Compute the refund of a grant in `closing` and claim it (or not); idempotent."""
+    """Decide the end of a grant in `closing` by its clause, and claim back (or not); idempotent."""
     existing = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
     if existing is not None:
         return ClosureOutcome(grant.reference, total_paid(session, grant), eligible_spending(session, grant),
@@ -99,18 +168,35 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
                             f"la clôture se calcule quand la convention est terminée (étape « closing ») ; "
                             f"{grant.reference} est à l'étape « {grant.stage} »"
                             + (f", convention jusqu'au {format_date_fr(grant.ends_on)}" if grant.ends_on else ""))
-    paid, eligible = total_paid(session, grant), eligible_spending(session, grant)
-    computed = refund_due(paid, eligible)
-    unspent = paid - eligible if paid > eligible else ZERO
-    if grant.unspent == "keep":
+    if (missing := waiting_for(session, grant)) is not None:
+        raise RuleViolation("financial_report", None, f"clôture de {grant.reference} impossible : {missing}")
+    clause = RefundClause(grant.refund_clause)
+    figures = end_figures(session, grant)
+    instalments = list(session.scalars(sa.select(Instalment).where(Instalment.grant_id == grant.id)
+                                       .order_by(Instalment.number)))
+    # An instalment handed to the treasury is money gone: it counts as paid.
+    paid = sum((i.amount for i in instalments if i.status in (InstalmentStatus.PAID.value,
+                                                              InstalmentStatus.ORDERED.value)), ZERO)
+    unpaid = [(i.number, i.amount) for i in instalments if i.status in CLAIMABLE]
+    settlement = settle(entitlement(clause, figures), paid, unpaid)
+    _adjust_instalments(session, grant, settlement, clause, day=day, actor=actor)
+    eligible = figures.redistributed if clause is RefundClause.NON_REDISTRIBUE else settlement.entitlement
+    spent = figures.eligible_spending if figures.eligible_spending is not None else figures.redistributed
+    computed = settlement.claim_back
+    if clause is RefundClause.AUCUN:
+        unspent = max(ZERO, paid - spent)
         amount, status, number = ZERO, WAIVED, None
         grounds = (f"La convention laisse à l'association la part non utilisée ({format_amount_fr(unspent)}) : "
                    "rien n'est à reverser.")
         message = grounds
     elif computed == 0:
         amount, status, number = ZERO, WAIVED, None
-        grounds = (f"Versé : {format_amount_fr(paid)} ; redistribué aux porteurs de projets pendant la convention : "
-                   f"{format_amount_fr(eligible)} : rien à reverser.")
+        if clause is RefundClause.NON_REDISTRIBUE:
+            grounds = (f"Versé : {format_amount_fr(paid)} ; redistribué aux porteurs de projets pendant la "
+                       f"convention : {format_amount_fr(eligible)} : rien à reverser.")
+        else:
+            grounds = (f"Clause « {clause.value} » : droits de l'association {format_amount_fr(eligible)}, versé "
+                       f"{format_amount_fr(paid)} : rien à reverser.")
         message = "rien à reverser : la subvention est close"
     elif not titre_required(computed, floor=settings.titre_floor):
         amount, status, number = computed, WAIVED, None
@@ -122,13 +208,15 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
         amount, status, number = computed, DUE, next_titre_number(session, day.year)
         grounds = grounds_text(grant, paid, eligible, computed)
         message = f"titre de recette {number} émis : {format_amount_fr(computed)} à reverser"
+    if settlement.owed and clause is not RefundClause.AUCUN:
+        message += f" ; reste à verser à l'association : {format_amount_fr(settlement.owed)}"
     refund = Refund(grant_id=grant.id, amount=amount, received=ZERO, status=status, grounds=grounds,
                     titre_number=number, issued_on=day if number else None, receipts=[])
     session.add(refund)
     session.flush()
     payload: dict[str, object] = {"paid": format_amount(paid), "eligible_spending": format_amount(eligible),
-                                  "refund": format_amount(amount), "unspent": grant.unspent, "status": status,
-                                  "reason": message}
+                                  "refund": format_amount(amount), "clause": clause.value, "status": status,
+                                  "owed": format_amount(settlement.owed), "reason": message}
     if number is not None:
         due_on = obligations.deadline(grant, day + dt.timedelta(days=settings.titre_payment_days), settings)
         refund.due_on = due_on
@@ -201,9 +289,12 @@ def record_refund(session: Session, grant: Grant, fact: commands.RefundReceived,
 # -- what falls due -----------------------------------------------------------------
 
 def due_closures(session: Session, *, limit: int | None = None) -> list[str]:
-    """References of the grants in `closing` whose refund is not computed yet (one query)."""
+    """References of the grants in `closing` whose closure is not decided yet and may be:
+    their compte rendu financier checked when they owe one (one query)."""
+    checked = sa.exists().where(FinancialReport.grant_id == Grant.id, FinancialReport.checked_on.is_not(None))
     query = (sa.select(Grant.reference).where(Grant.stage == Stage.CLOSING.value,
-                                              ~sa.exists().where(Refund.grant_id == Grant.id))
+                                              ~sa.exists().where(Refund.grant_id == Grant.id),
+                                              sa.or_(~Grant.financial_report_owed, checked))
              .order_by(Grant.ends_on, Grant.reference))
     if limit is not None:
         query = query.limit(limit)

@@ -143,8 +143,32 @@ class Amendment(Command):
     text: str = Field(default="", max_length=20_000, title="Objet de l'avenant")
 
 
+class FinancialReport(Command):
+    """The compte rendu financier of the action (Cerfa 15059): its charges and products,
+    budgeted and actual (loi 2000-321 art. 10, arrêté du 11 octobre 2006)."""
+
+    event: Literal["financial_report"] = "financial_report"
+    on: dt.date = Field(title="Date de réception du compte rendu financier")
+    number: int = Field(default=1, ge=1, title="N° de l'exercice dans la convention (1 la première année)")
+    charges_budgeted: Amount = Field(title="Charges prévues au budget de l'action (EUR)")
+    charges_actual: Amount = Field(title="Charges réalisées (EUR)")
+    products_budgeted: Amount = Field(title="Produits prévus (EUR)")
+    products_actual: Amount = Field(title="Produits réalisés (EUR)")
+
+
+class FinancialReportChecked(Command):
+    """The authority's check of the compte rendu financier: what it accepts as spent on
+    the action, from which the convention's clause gives what is paid or claimed back."""
+
+    event: Literal["financial_report_checked"] = "financial_report_checked"
+    on: dt.date = Field(title="Date du contrôle par la collectivité")
+    number: int = Field(default=1, ge=1, title="N° de l'exercice dans la convention (1 la première année)")
+    approved: bool = Field(default=True, title="Compte rendu approuvé")
+    eligible_spending: Amount = Field(title="Dépenses éligibles retenues (EUR)")
+
+
 HistoryEvent = Annotated[
     PrefectureReceipt | ControlRestarted | Signature | PaymentConfirmation | ProgressReport
-    | ReportAnswer | Disbursement | RefundReceived | Amendment,
+    | ReportAnswer | Disbursement | RefundReceived | Amendment | FinancialReport | FinancialReportChecked,
     Field(discriminator="event"),
 ]

@@ -26,6 +26,17 @@ from domain import identifiers
 from domain.acts import check_sitting
 from domain.convention import convention_required
 from domain.errors import RuleViolation
+from domain.grant_end import (
+    Condition,
+    GrantKind,
+    RefundClause,
+    check_condition,
+    check_grant_end,
+    clause_of,
+    exercise_end,
+    financial_report_owed_by_default,
+    reports_asked,
+)
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from grantflow.settings import Settings
@@ -118,6 +129,19 @@ class DurationIn(Model):
 class InstalmentIn(Model):
     amount: commands.Amount
     due: dt.date | None = None
+    # Or due on a fact: `days` (default 60, loi 2021-875) after it.
+    on: Condition | None = None
+    number: int | None = None  # the report, with `on: rapport`
+    days: int | None = Field(default=None, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _date_or_fact(self) -> InstalmentIn:
+        if self.on is not None and self.due is not None:
+            raise RuleViolation("due", str(self.due), "une échéance a une date ou une condition (on), pas les deux")
+        if self.on is None and (self.number is not None or self.days is not None):
+            raise RuleViolation("on", None, "number et days se donnent avec une condition (on: signature, "
+                                            "compte_rendu_financier ou rapport)")
+        return self
 
 
 class ReportsIn(Model):
@@ -193,7 +217,12 @@ class GrantIn(Model):
     reports: ReportsIn | None = None
     evaluations: list[EvaluationIn] = []
     targets: dict[str, TargetIn] = {}
+    # Absent: from the kind (domain.grant_end). `unspent` is the older form of the clause.
+    kind: GrantKind = GrantKind.FONCTIONNEMENT
+    refund_clause: RefundClause | None = None
     unspent: Literal["refund", "keep"] = "refund"
+    financial_report: bool | None = None  # owed (closure waits for its check)
+    exercise: int | dt.date | None = None  # the financed year, or its last day
     # The act (of `acts`, or already in the store) that decides this grant with others.
     act: str | None = None
     # Or a vote of its own (an act named after the grant). Neither: the grant is proposed
@@ -242,6 +271,7 @@ _PYDANTIC_RULES: dict[str, str] = {
     "dict_type": "objet attendu",
     "model_type": "objet attendu",
     "literal_error": "valeur non permise",
+    "enum": "valeur non permise",
     "union_tag_invalid": "type d'événement inconnu",
     "union_tag_not_found": "champ « event » absent",
     "greater_than": "valeur trop petite",
@@ -262,8 +292,8 @@ def french_rule(error: dict[str, Any]) -> str:
     if error["type"] == "value_error" and original is not None:
         return str(original)
     rule = _PYDANTIC_RULES.get(error["type"], error["msg"])
-    if error["type"] == "literal_error":
-        rule += f" (attendu : {context.get('expected', '')})"
+    if error["type"] in ("literal_error", "enum"):
+        rule += f" (attendu : {str(context.get('expected', '')).replace(' or ', ' ou ')})"
     if error["type"] == "union_tag_invalid":
         rule += f" « {context.get('tag', '')} » (attendu : {context.get('expected_tags', '')})"
     if error["type"] in ("greater_than", "greater_than_equal", "less_than_equal"):
@@ -377,6 +407,14 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
         act = acts.find(session, spec.act, authority=spec.authority)
         if act is None:
             raise RuleViolation("act", spec.act, "acte inconnu de cette collectivité (à déclarer dans acts)")
+    clause = clause_of(spec.kind, spec.refund_clause, spec.unspent)
+    owed = financial_report_owed_by_default(spec.kind) if spec.financial_report is None else spec.financial_report
+    check_grant_end(spec.kind, clause, owed)
+    reports = reports_asked(spec.duration.months, spec.reports.every_months if spec.reports else None)
+    for index, payment in enumerate(spec.payments):
+        if payment.on is not None:
+            check_condition(payment.on, payment.number, reports=reports, financial_report_owed=owed,
+                            field=f"payments[{index}]")
     starts_from = spec.duration.from_
     grant = Grant(
         reference=spec.reference, authority=authority, association=association, object=spec.object,
@@ -385,13 +423,17 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
         duration_months=spec.duration.months,
         starts_from=starts_from.isoformat() if isinstance(starts_from, dt.date) else starts_from,
         reports_every_months=spec.reports.every_months if spec.reports else None,
-        unspent=spec.unspent, targets={k: v.model_dump(mode="json", exclude_none=True) for k, v in spec.targets.items()},
+        kind=spec.kind.value, refund_clause=clause.value, financial_report_owed=owed,
+        exercise_ends_on=None if spec.exercise is None else exercise_end(spec.exercise),
+        targets={k: v.model_dump(mode="json", exclude_none=True) for k, v in spec.targets.items()},
         dossier=spec.model_dump(mode="json", by_alias=True),
     )
     session.add(grant)
     session.flush()
     for number, payment in enumerate(spec.payments, start=1):
         session.add(Instalment(grant_id=grant.id, number=number, amount=payment.amount, due_on=payment.due,
+                               condition=payment.on.value if payment.on else None, condition_number=payment.number,
+                               condition_days=payment.days if payment.on else None,
                                status=InstalmentStatus.SCHEDULED.value,
                                idempotency_key=uuid.uuid4().hex))
     for evaluation in spec.evaluations:
@@ -430,14 +472,31 @@ def _apply_history(session: Session, grant: Grant, spec: GrantIn, settings: Sett
             source=source, where=spec.reference)
 
 
+def _without_none(value: Any) -> Any:
+    """A dossier as compared on reload: a field left out (None) is the same whether the
+    version that stored it knew the field or not."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+# Fields a grant loaded before migration 0003 was stored without: its row holds what the
+# migration set (the clause it was closing on), which a reload does not change.
+_SINCE_0003 = frozenset({"kind", "refund_clause", "financial_report", "exercise"})
+
+
 def _loaded(before: dict[str, Any], after: dict[str, Any], *, source: str, where: str, what: str) -> int:
     """How many history events the store already has; refused if the file contradicts it.
 
     A dossier loaded again may only add facts at the end of a history: everything else
     goes through the flows (an amendment for a grant's amount or dates).
     """
+    before, after = _without_none(before), _without_none(after)
     known = before.get("history", [])
-    changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k))
+    changed = sorted(k for k in after.keys() | before.keys() if k != "history" and before.get(k) != after.get(k)
+                     and not (k in _SINCE_0003 and k not in before))
     if changed:
         raise DossierError(_message(source, where, changed[0], after.get(changed[0]),
                                     f"{what} avec une autre valeur : un dossier rechargé "

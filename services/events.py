@@ -15,6 +15,7 @@ from services import (
     commands,
     deliberation,
     disbursements,
+    financial_reports,
     payments,
     prefecture,
     reporting,
@@ -47,9 +48,11 @@ ACT_HANDLERS: dict[type, Callable[[Session, Act, Any, Settings, str], Any]] = {
 HANDLERS: dict[type, Callable[[Session, Grant, Any, Settings, str], Any]] = {
     commands.Signature: lambda s, g, e, st, a: signature.record_signature(s, g, e, st, actor=a),
     commands.ProgressReport: lambda s, g, e, st, a: reporting.record_report(s, g, e, st, actor=a),
-    commands.ReportAnswer: lambda s, g, e, st, a: reporting.record_answer(s, g, e, actor=a),
+    commands.ReportAnswer: lambda s, g, e, st, a: reporting.record_answer(s, g, e, st, actor=a),
     commands.PaymentConfirmation: lambda s, g, e, st, a: payments.confirm_payment(s, g, e, st, actor=a),
     commands.Disbursement: lambda s, g, e, st, a: disbursements.record_disbursement(s, g, e, st, actor=a),
     commands.RefundReceived: lambda s, g, e, st, a: closure.record_refund(s, g, e, st, actor=a),
     commands.Amendment: lambda s, g, e, st, a: amendments.record_amendment(s, g, e, st, actor=a),
+    commands.FinancialReport: lambda s, g, e, st, a: financial_reports.record_financial_report(s, g, e, st, actor=a),
+    commands.FinancialReportChecked: lambda s, g, e, st, a: financial_reports.record_check(s, g, e, st, actor=a),
 }

@@ -6,10 +6,12 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Grant, Refund, Signature
+from db.models import Grant, Instalment, Refund, Signature
 from domain.errors import RuleViolation
-from domain.lifecycle import GrantFacts, Stage, check_stage_transition, next_stage
+from domain.lifecycle import GrantFacts, InstalmentStatus, Stage, check_stage_transition, next_stage
 from services import acts, journal
+
+SETTLED = (InstalmentStatus.PAID.value, InstalmentStatus.CANCELLED.value)
 
 
 def get_grant(session: Session, reference: str, *, for_update: bool = False) -> Grant:
@@ -41,6 +43,10 @@ def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
         ends_on=grant.ends_on,
         today=today,
         refund_settled=refund is not None and refund.status in ("paid", "waived"),
+        closed=grant.stage == Stage.CLOSED.value,
+        refund_outstanding=refund.amount - refund.received if refund is not None and refund.status == "due" else None,
+        instalments_to_pay=session.scalar(sa.select(sa.func.count()).where(
+            Instalment.grant_id == grant.id, Instalment.status.not_in(SETTLED))) or 0,
     )
 
 

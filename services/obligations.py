@@ -15,6 +15,7 @@ from db.models import Evaluation, Grant, Instalment, Obligation
 from domain import calendar
 from domain import obligations as rules
 from domain.convention import convention_period
+from domain.grant_end import financial_report_due_on
 from domain.money import format_amount_fr
 from grantflow.settings import Settings
 
@@ -76,6 +77,8 @@ def on_executoire(session: Session, grant: Grant, executoire_on: dt.date, settin
     if grant.convention_required:
         convention_to_sign(session, grant, executoire_on, settings)
     for instalment in session.scalars(sa.select(Instalment).where(Instalment.grant_id == grant.id)):
+        if instalment.condition is not None:
+            continue  # due once its fact happens (services.conditions)
         if instalment.due_on is None:
             instalment.due_on = deadline(
                 grant, executoire_on + dt.timedelta(days=settings.payment_days_after_notification), settings)
@@ -125,5 +128,13 @@ def start(session: Session, grant: Grant, starts_on: dt.date, settings: Settings
         ensure(session, grant, "evaluation", number, label=f"évaluation {evaluation.name}",
                debtor=AUTHORITY, due_on=deadline(grant, due, settings))
     ensure(session, grant, "financial_report", 1, label="compte rendu financier (Cerfa 15059)",
-           debtor=ASSOCIATION,
-           due_on=deadline(grant, rules.financial_report_due(grant.ends_on), settings))
+           debtor=ASSOCIATION, due_on=deadline(grant, financial_report_due_date(grant), settings))
+
+
+def financial_report_due_date(grant: Grant) -> dt.date:
+    """Owed (closure waits for it): 6 months after the financed exercise. Otherwise (a
+    redistributed fund closing on its ledger) still asked, 6 months after the convention."""
+    assert grant.starts_on is not None and grant.ends_on is not None
+    if grant.financial_report_owed:
+        return financial_report_due_on(grant.exercise_ends_on, grant.starts_on)
+    return rules.financial_report_due(grant.ends_on)

@@ -48,7 +48,9 @@ from db.session import is_postgresql
 from domain import identifiers
 from domain.errors import RuleViolation
 from domain.lifecycle import (
+    PAYMENT_STOPS,
     InstalmentStatus,
+    Stage,
     check_instalment_transition,
     check_payment_allowed,
 )
@@ -57,8 +59,8 @@ from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnava
 from grantflow import clock
 from grantflow.settings import Settings
 from grantflow.wiring import bank_gateway
-from services import acts, commands, journal, obligations
-from services.grants import facts_of, get_grant
+from services import acts, commands, conditions, journal, obligations
+from services.grants import advance, facts_of, get_grant
 
 SCHEDULED, ORDERED, PAID = InstalmentStatus.SCHEDULED, InstalmentStatus.ORDERED, InstalmentStatus.PAID
 REJECTED, FAILED = InstalmentStatus.REJECTED, InstalmentStatus.FAILED
@@ -143,6 +145,8 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)
     # Asked for by number but already ordered or paid: nothing to do.
     settled: list[Answer] = field(default_factory=list)
+    # Instalments due on a fact that has not happened: what each waits for, in French.
+    waiting: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,10 +157,12 @@ class PaymentReport:
     ordered: list[Answer] = field(default_factory=list)  # accepted or paid by the treasury
     settled: list[Answer] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """One French line per thing that happened (the simulation's daily report)."""
         out = [f"{a.label()} : réponse retrouvée auprès du Trésor ({a.status})" for a in self.recovered]
+        out += self.waiting
         out += [f"{a.label()} : ordonné ({a.status}, réf. {a.treasury_reference})" for a in self.ordered]
         out += [str(p) for p in self.problems]
         return out
@@ -212,7 +218,23 @@ def due_instalments(session: Session, business_date: dt.date, reference: str | N
         query = query.where(Instalment.number == number)
     else:
         query = query.where(Instalment.due_on.is_not(None), Instalment.due_on <= business_date)
+    # One due on a fact that has not happened is never ordered, even asked for by name.
+    query = query.where(sa.or_(Instalment.condition.is_(None), Instalment.due_on.is_not(None)))
     return list(session.scalars(query.order_by(Instalment.grant_id, Instalment.number)))
+
+
+def waiting_instalments(session: Session, reference: str | None = None, number: int | None = None) -> list[str]:
+    """What each instalment due on a fact still waits for (grants not closed)."""
+    query = (sa.select(Instalment, Grant.reference).join(Grant, Grant.id == Instalment.grant_id)
+             .where(Instalment.condition.is_not(None), Instalment.due_on.is_(None),
+                    Instalment.status == SCHEDULED.value, Grant.stage != Stage.CLOSED.value))
+    if reference is not None:
+        query = query.where(Grant.reference == reference)
+    if number is not None:
+        query = query.where(Instalment.number == number)
+    rows = session.execute(query.order_by(Grant.reference, Instalment.number))
+    return [f"subvention {ref}, {conditions.waiting_for(instalment)} : pas encore dû, non ordonné"
+            for instalment, ref in rows]
 
 
 _BANK_FIX = ("à corriger : les coordonnées bancaires de l'association « {code} » (RIB : IBAN et BIC en "
@@ -228,10 +250,13 @@ def payment_refusals(session: Session, grant: Grant, business_date: dt.date, set
     act = acts.of_grant(session, grant)
     facts = replace(facts_of(session, grant, business_date),
                     legality_control_ends_on=act.control_ends_on if act else None)
-    try:
-        check_payment_allowed(facts, wait_for_legality_control=settings.wait_for_legality_control)
-    except RuleViolation as refused:
-        refusals.append(RuleViolation(refused.field, refused.value, f"{refused.rule} ; {_PROCEDURE_FIX}"))
+    if stops := [reason for guard in PAYMENT_STOPS if (reason := guard(facts)) is not None]:
+        refusals.append(RuleViolation("payment", None, f"paiement impossible : {' ; '.join(stops)}"))
+    else:
+        try:
+            check_payment_allowed(facts, wait_for_legality_control=settings.wait_for_legality_control)
+        except RuleViolation as refused:
+            refusals.append(RuleViolation(refused.field, refused.value, f"{refused.rule} ; {_PROCEDURE_FIX}"))
     association = grant.association
     checks: list[tuple[Callable[..., Any], str, object, str]] = [
         (identifiers.valid_siret, "association.siret", association.siret, _SIRET_FIX),
@@ -271,6 +296,7 @@ def payment_plan(session: Session, settings: Settings, business_date: dt.date, r
             if instalment.status not in CLAIMABLE:
                 plan.settled.append(_answer(instalment, grant, via="none"))
                 return plan
+    plan.waiting = waiting_instalments(session, reference, number)
     due = due_instalments(session, business_date, reference, number)
     grants = _grants(session, (i.grant_id for i in due))
     for grant_id, group in itertools.groupby(due, key=lambda i: i.grant_id):
@@ -347,6 +373,8 @@ def _mark_paid(session: Session, instalment: Instalment, grant: Grant, paid_on: 
     obligations.fulfil(session, grant, "payment", instalment.number, paid_on)
     _journal(session, instalment, "payment", {"paid_on": paid_on, "amount": instalment.amount, "source": source},
              actor)
+    if grant.stage == Stage.CLOSING.value:
+        advance(session, grant, paid_on, actor=actor)  # the last instalment owed may close the grant
 
 
 def record_outcome(session: Session, instalment: Instalment, grant: Grant, outcome: OrderOutcome,
@@ -574,6 +602,7 @@ def pay(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: S
         plan = payment_plan(session, settings, business_date, reference, number)
     report.problems += plan.problems
     report.settled += plan.settled
+    report.waiting += plan.waiting
     claimed: list[int] = []
     for chunk in chunks(plan.ready, settings.payment_claim_batch):
         with unit_of_work() as session:

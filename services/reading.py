@@ -22,6 +22,7 @@ from db.models import (
 from domain.acts import BODIES, BODY_BASIS
 from domain.money import format_amount
 from services import acts
+from services.conditions import waiting_for
 from services.grants import get_grant
 
 
@@ -59,6 +60,9 @@ def grant_view(session: Session, reference: str) -> dict[str, Any]:
         "stage": grant.stage,
         "convention_required": grant.convention_required,
         "act": act_view(act),
+        "kind": grant.kind,
+        "refund_clause": grant.refund_clause,
+        "financial_report_owed": grant.financial_report_owed,
         "act_id": act.act_id if act else None,
         "executoire_on": _iso(act.executoire_on) if act else None,
         "legality_control_ends_on": _iso(act.control_ends_on) if act else None,
@@ -71,7 +75,8 @@ def grant_view(session: Session, reference: str) -> dict[str, Any]:
         ],
         "payments": [
             {"number": i.number, "amount": format_amount(i.amount), "due_on": _iso(i.due_on), "status": i.status,
-             "paid_on": _iso(i.paid_on), "reason": i.reason}
+             "paid_on": _iso(i.paid_on), "reason": i.reason,
+             "waits_for": None if i.condition is None or i.due_on is not None else waiting_for(i)}
             for i in instalments
         ],
         "refund": None if refund is None else {

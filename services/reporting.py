@@ -6,10 +6,11 @@ from sqlalchemy.orm import Session
 
 from db.models import Grant, Report
 from domain.errors import RuleViolation
+from domain.grant_end import Condition
 from domain.lifecycle import Stage
 from domain.obligations import answer_due
 from grantflow.settings import Settings
-from services import commands, journal, obligations
+from services import commands, conditions, journal, obligations
 
 
 def record_report(session: Session, grant: Grant, report: commands.ProgressReport, settings: Settings, *,
@@ -40,7 +41,8 @@ def record_report(session: Session, grant: Grant, report: commands.ProgressRepor
     return row
 
 
-def record_answer(session: Session, grant: Grant, answer: commands.ReportAnswer, *, actor: str) -> Report:
+def record_answer(session: Session, grant: Grant, answer: commands.ReportAnswer, settings: Settings, *,
+                  actor: str) -> Report:
     query = sa.select(Report).where(Report.grant_id == grant.id)
     if answer.number is not None:
         query = query.where(Report.number == answer.number)
@@ -60,6 +62,7 @@ def record_answer(session: Session, grant: Grant, answer: commands.ReportAnswer,
     report.answered_on = answer.on
     journal.append(session, grant, "report_answer", {"number": report.number, "on": answer.on}, actor=actor)
     obligations.fulfil(session, grant, "report_answer", report.number, answer.on)
+    conditions.release(session, grant, Condition.RAPPORT, answer.on, settings, actor=actor, number=report.number)
     return report
 
 

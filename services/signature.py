@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 from db.models import Grant, Signature
 from domain.acts import check_signature_after_receipt
 from domain.errors import RuleViolation
+from domain.grant_end import Condition
 from grantflow.settings import Settings
-from services import acts, commands, grants, journal, obligations
+from services import acts, commands, conditions, grants, journal, obligations
 
 
 def record_signature(session: Session, grant: Grant, signature: commands.Signature, settings: Settings, *,
@@ -31,5 +32,6 @@ def record_signature(session: Session, grant: Grant, signature: commands.Signatu
     signed = list(session.scalars(sa.select(Signature.signed_on).where(Signature.grant_id == grant.id)))
     if len(signed) == 2:
         obligations.on_convention_signed(session, grant, max(signed), settings)
+        conditions.release(session, grant, Condition.SIGNATURE, max(signed), settings, actor=actor)
     grants.advance(session, grant, signature.on, actor=actor)
     return row

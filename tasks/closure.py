@@ -28,6 +28,8 @@ from tasks.runtime import actor
 record_disbursement = record_fact.with_options(name="enregistrer un versement à un porteur de projet")
 record_refund = record_fact.with_options(name="enregistrer un reversement reçu")
 record_amendment = record_fact.with_options(name="enregistrer un avenant")
+record_financial_report = record_fact.with_options(name="enregistrer le compte rendu financier")
+record_financial_report_check = record_fact.with_options(name="enregistrer le contrôle du compte rendu financier")
 
 
 @task(name="calculer le reversement et émettre le titre de recette", task_run_name="clôture {reference}",
@@ -51,7 +53,7 @@ def publish_closure(result: dict[str, Any]) -> str:
     key = f"cloture-{slug(result['reference'])}"
     lines = [f"# Clôture — {result['reference']}", "",
              f"- versé par la collectivité : {format_amount_fr(Decimal(result['paid']))}",
-             f"- redistribué pendant la convention (dépenses éligibles) : "
+             f"- retenu selon la clause (redistribué, dépenses éligibles ou prorata) : "
              f"{format_amount_fr(Decimal(result['eligible_spending']))}",
              f"- à reverser : {format_amount_fr(Decimal(result['refund']))} ({result['status']})"]
     if result["titre_number"]:

@@ -81,7 +81,10 @@ def check_payment_conditions(business_date: dt.date, reference: str | None = Non
                     "payé" if answer.status == payments.PAID.value else "ordonné")
     for problem in plan.problems:
         logger.error("%s", problem)
-    return {"ready": plan.ready, "problems": plan.problems, "settled": [_plain(a) for a in plan.settled]}
+    for line in plan.waiting:
+        logger.info("%s", line)
+    return {"ready": plan.ready, "problems": plan.problems, "settled": [_plain(a) for a in plan.settled],
+            "waiting": plan.waiting}
 
 
 @task(name="réserver les échéances", task_run_name="réserver {instalment_ids} (remise {batch_id})",

@@ -21,7 +21,7 @@ BACKENDS = os.environ.get("GRANTFLOW_TEST_BACKENDS", "sqlite,postgresql").split(
 # Written out, not read from the models: a table dropped from both would go unnoticed otherwise.
 EXPECTED_TABLES = {"authorities", "associations", "grants", "deliberations", "acts", "signatures", "instalments",
                    "obligations", "reports", "disbursements", "evaluations", "refunds", "messages", "events",
-                   "sweep_runs"}
+                   "sweep_runs", "financial_reports"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -105,3 +105,36 @@ def test_upgrade_twice_is_a_no_op(fresh_url):
     first = schema(fresh_url)
     upgrade(fresh_url)
     assert schema(fresh_url) == first
+
+
+def test_0003_keeps_the_end_of_the_grants_already_stored(fresh_url):
+    """Grants stored before 0003 all ended on the Innosprint clause: they keep it."""
+    command.upgrade(alembic_config(fresh_url), "0001")
+    engine = sa.create_engine(fresh_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO authorities (id, code, name, siren, department, kind, email) "
+                "VALUES (1, 'casq', 'CASQ', '200071892', '002', 'epci', 'a@casq.example.org')"))
+            connection.execute(sa.text(
+                "INSERT INTO associations (id, code, name, siret, email, iban, bic, holder) VALUES "
+                "(1, 'fn', 'FN', '99912345800013', 'c@fn.example.org', 'FR7630004000000000001234573', "
+                "'BNPAFRPPXXX', 'FN')"))
+            for reference, unspent in (("G-REFUND", "refund"), ("G-KEEP", "keep")):
+                connection.execute(sa.text(
+                    "INSERT INTO grants (reference, authority_id, association_id, object, amount, stage, "
+                    "convention_required, duration_months, starts_from, unspent, targets, dossier) VALUES "
+                    "(:reference, 1, 1, 'x', 3500000, 'active', true, 12, 'executoire', :unspent, '{}', '{}')"),
+                    {"reference": reference, "unspent": unspent})
+        command.upgrade(alembic_config(fresh_url), "0003")
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT reference, kind, refund_clause, financial_report_owed "
+                                              "FROM grants ORDER BY reference")).all()
+        assert [tuple(r) for r in rows] == [("G-KEEP", "redistribution", "aucun", False),
+                                            ("G-REFUND", "redistribution", "non_redistribue", False)]
+        command.downgrade(alembic_config(fresh_url), "0001")
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT reference, unspent FROM grants ORDER BY reference")).all()
+        assert [tuple(r) for r in rows] == [("G-KEEP", "keep"), ("G-REFUND", "refund")]
+    finally:
+        engine.dispose()

@@ -51,9 +51,13 @@ def test_a_simulated_year_reminds_before_and_escalates_after_a_missing_report(st
     reports = [(o["number"], o["due_on"], o["status"]) for o in view["obligations"] if o["kind"] == "report"]
     assert reports == [(1, "2019-02-12", "done"), (2, "2019-04-12", "overdue"), (3, "2019-06-12", "overdue"),
                        (4, "2019-08-12", "overdue"), (5, "2019-10-14", "overdue"), (6, "2019-12-12", "overdue")]
-    # Nothing was paid in this year, so nothing is to be refunded: the closure run on
-    # 12/12/2019 closes the grant at once (issue 5).
-    assert view["stage"] == "closed"
+    # The 35,000.00 EUR were ordered on 31/05/2019 (the treasury's confirmation never
+    # recorded) and nothing was redistributed: the order counts as paid, so the closure of
+    # 12/12/2019 claims it all back and the grant stays in `closing` (issue 11: it was closed
+    # with "rien à reverser" while the money was on its way).
+    assert on("2019-12-12", INNOSPRINT, "titre de recette TR-2019-000001 émis : 35 000,00 EUR à reverser")
+    assert view["stage"] == "closing"
+    assert [(p["number"], p["status"]) for p in view["payments"]] == [(1, "ordered")]
 
 
 def test_simulating_again_resumes_after_the_last_swept_day(store, tmp_path, capsys):

@@ -42,7 +42,7 @@ def test_stage_values():
     assert [s.value for s in Stage] == [
         "deliberation", "prefecture", "signature", "active", "closing", "closed", "rejected"
     ]
-    assert [s.value for s in InstalmentStatus] == ["scheduled", "ordered", "paid", "rejected", "failed"]
+    assert [s.value for s in InstalmentStatus] == ["scheduled", "ordered", "paid", "rejected", "failed", "cancelled"]
     assert [s.value for s in ObligationStatus] == ["pending", "done", "overdue", "cancelled"]
 
 
@@ -138,6 +138,10 @@ ALLOWED_INSTALMENT_MOVES = {
     ("ordered", "failed"),
     ("failed", "ordered"),
     ("rejected", "ordered"),
+    # At closure, what is owed no more (issue 11): never once handed to the treasury.
+    ("scheduled", "cancelled"),
+    ("rejected", "cancelled"),
+    ("failed", "cancelled"),
 }
 
 
@@ -151,9 +155,11 @@ def test_instalment_table(current, target):
         assert refused.value.field == "instalment.status"
 
 
-def test_paid_is_final():
+def test_paid_and_cancelled_are_final():
     with pytest.raises(RuleViolation, match="final"):
         check_instalment_transition(InstalmentStatus.PAID, InstalmentStatus.ORDERED)
+    with pytest.raises(RuleViolation, match="final"):
+        check_instalment_transition(InstalmentStatus.CANCELLED, InstalmentStatus.ORDERED)
 
 
 def test_obligation_table():
