@@ -14,7 +14,7 @@ from domain.errors import RuleViolation
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway
-from services import audit, dossier, journal, opendata, payments, reading, simulation
+from services import audit, dossier, journal_anchors, opendata, payments, reading, simulation
 
 
 def daily_jobs() -> list[simulation.DailyJob]:
@@ -129,12 +129,24 @@ def cmd_export_scdl(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(_: argparse.Namespace) -> int:
     _store()
+    settings = get_settings()
     with unit_of_work() as session:
-        breaks = journal.verify(session)
+        breaks = audit.integrity(session, settings)
     for b in breaks:
-        print(f"{b.grant_reference} : événement n°{b.seq} (id {b.event_id}) : {b.reason}")
-    print("journal intègre" if not breaks else f"{len(breaks)} rupture(s) dans le journal")
+        print(f"{b.grant_reference} : événement n°{b.seq}" + (f" (id {b.event_id})" if b.event_id else "")
+              + f" : {b.reason}")
+    print(f"journal intègre et conforme aux ancrages de {settings.anchors_path}" if not breaks
+          else f"{len(breaks)} rupture(s) dans le journal")
     return 1 if breaks else 0
+
+
+def cmd_audit_anchor(_: argparse.Namespace) -> int:
+    _store()
+    settings = get_settings()
+    with unit_of_work() as session:
+        written = journal_anchors.anchor(session, settings)
+    print(f"{written} tête(s) de chaîne ancrée(s) dans {settings.anchors_path}")
+    return 0
 
 
 def cmd_audit_bundle(args: argparse.Namespace) -> int:
@@ -178,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     scdl.set_defaults(run=cmd_export_scdl)
     audit_commands = commands.add_parser("audit", help="journal infalsifiable").add_subparsers(
         dest="what", required=True)
-    audit_commands.add_parser("verify", help="vérifie le chaînage du journal").set_defaults(run=cmd_audit_verify)
+    audit_commands.add_parser("verify", help="vérifie le journal (chaînage, clé, ancrages hors base)").set_defaults(
+        run=cmd_audit_verify)
+    audit_commands.add_parser("anchor", help="ancre les têtes de chaîne hors de la base (le balayage le fait "
+                              "chaque jour)").set_defaults(run=cmd_audit_anchor)
     bundle = audit_commands.add_parser("bundle", help="archive zip d'un dossier pour un auditeur")
     bundle.add_argument("reference")
     bundle.add_argument("--output")

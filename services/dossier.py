@@ -28,7 +28,7 @@ from domain.errors import RuleViolation
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from grantflow.settings import Settings
-from services import commands, journal
+from services import commands, journal, journal_anchors
 from services.events import apply_event
 
 
@@ -410,4 +410,7 @@ def load_files(paths: Sequence[Path], settings: Settings, unit_of_work: Callable
             total.created += report.created
             total.unchanged += report.unchanged
             total.completed += report.completed
+    if total.created or total.completed:
+        with unit_of_work() as session:
+            journal_anchors.anchor(session, settings)
     return total

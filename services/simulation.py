@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from db.models import Deliberation
 from grantflow import clock
 from grantflow.settings import Settings
-from services import closure, commands, evaluation, mailing, sweep
+from services import closure, commands, evaluation, journal_anchors, mailing, sweep
 from services.dossier import DossierError, read_yaml
 from services.events import apply_event
 from services.grants import get_grant
@@ -127,6 +127,9 @@ class Simulation:
             lines += job(day)
         sent = mailing.send_queued(self.unit_of_work, self.mail_gateway, self.settings)
         lines += [f"courriel à {line}" for line in sent.sent]
+        lines += [f"courriel en échec définitif : {line}" for line in sent.failures]
         if sent.error:
             lines.append(f"messagerie indisponible, {sent.waiting} courriel(s) en attente : {sent.error}")
+        with self.unit_of_work() as session:
+            journal_anchors.anchor(session, self.settings)
         return lines
