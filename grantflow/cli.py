@@ -115,15 +115,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export_scdl(args: argparse.Namespace) -> int:
     _store()
+    output = Path(args.output or f"subventions-{args.authority}.csv")
     try:
         with unit_of_work() as session:
-            table = opendata.scdl(session, args.authority, clock.today())
+            result = opendata.export(session, args.authority, output, clock.today(), actor="grantflow export")
     except RuleViolation as error:
         print(str(error), file=sys.stderr)
         return 1
-    output = Path(args.output or f"subventions-{args.authority}.csv")
-    table.to_csv(output, index=False, sep=",", encoding="utf-8")
-    print(f"{len(table)} subvention(s) au format SCDL dans {output}")
+    print(f"{len(result.table)} subvention(s) au format SCDL dans {output} (SHA-256 {result.sha256})")
+    for line in result.published:
+        print(f"obligation de publication remplie : {line}")
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from db.models import Association, Authority, Evaluation, Grant, Instalment
@@ -57,9 +57,12 @@ class AuthorityIn(Model):
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=255)
     siren: str
+    # The siège's SIRET: required by the SCDL export (idAttribuant), not by the rest.
+    siret: str | None = None
     department: str
     kind: Literal["commune", "epci", "departement", "region"]
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str
+    # The treasury account debited by SEPA transfer files (GRANTFLOW_BANK=sepa-file).
     iban: str | None = None
     bic: str | None = None
 
@@ -67,6 +70,33 @@ class AuthorityIn(Model):
     @classmethod
     def _siren(cls, value: str) -> str:
         return identifiers.valid_siren(value, field="siren")
+
+    @field_validator("siret")
+    @classmethod
+    def _siret(cls, value: str | None) -> str | None:
+        return None if value is None else identifiers.valid_siret(value, field="siret")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return identifiers.valid_email(value, field="email")
+
+    @field_validator("iban")
+    @classmethod
+    def _iban(cls, value: str | None) -> str | None:
+        return None if value is None else identifiers.valid_iban(value, field="iban")
+
+    @field_validator("bic")
+    @classmethod
+    def _bic(cls, value: str | None) -> str | None:
+        return None if value is None else identifiers.valid_bic(value, field="bic")
+
+    @model_validator(mode="after")
+    def _siret_of_this_siren(self) -> AuthorityIn:
+        if self.siret is not None and self.siret[:9] != self.siren:
+            raise RuleViolation("siret", self.siret, f"le SIRET {self.siret} n'est pas celui de la collectivité : ses "
+                                f"9 premiers chiffres ({self.siret[:9]}) doivent être son SIREN {self.siren}")
+        return self
 
 
 class BankIn(Model):
@@ -95,8 +125,13 @@ class AssociationIn(Model):
     name: str = Field(min_length=1, max_length=255)
     siret: str
     rna: str | None = None
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str
     bank: BankIn
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return identifiers.valid_email(value, field="email")
 
     @field_validator("siret")
     @classmethod
@@ -284,8 +319,11 @@ def parse(path: Path) -> Dossier:
         for item in error.errors():
             reference, field = _where(raw, item["loc"])
             value = item.get("input")
-            if isinstance(item.get("ctx", {}).get("error"), RuleViolation):
-                value = item["ctx"]["error"].value
+            violation = item.get("ctx", {}).get("error")
+            if isinstance(violation, RuleViolation):
+                value = violation.value
+                if not field.endswith(violation.field):  # raised for the whole entry: name its field
+                    field = f"{field}.{violation.field}" if field else violation.field
             lines.append(_message(str(path), reference, field, value, _french(item)))
         raise DossierError("\n".join(lines)) from error
 
