@@ -69,7 +69,7 @@ def test_audit_bundle_holds_journal_dossier_and_mails(examples_loaded, tmp_path)
     with zipfile.ZipFile(target) as archive:
         names = archive.namelist()
         assert {"journal.json", "dossier.yaml", "etat.json", "integrite.txt"} <= set(names)
-        mails = [n for n in names if n.startswith("courriels/")]
+        mails = [n for n in names if n.startswith("courriels/") and n.endswith(".eml")]
         assert len(mails) == 1  # the reminder of 05/02/2019 for report n°1
         assert b"compte rendu n" in archive.read(mails[0])
         assert "44208A" in archive.read("dossier.yaml").decode()
