@@ -153,7 +153,7 @@ def valid_holder(value: str, field: str = "bank.holder") -> str:
     return text
 
 
-_ADDRESS_SEPARATORS = re.compile(r"[,;\s]")
+_ADDRESS_SEPARATORS = re.compile(r"[,;]")
 
 
 def valid_email(value: str, field: str = "email") -> str:
@@ -161,7 +161,7 @@ def valid_email(value: str, field: str = "email") -> str:
     a list in one field would make every mail to it fail."""
     text = _text(value, field, "adresse électronique")
     stripped = text.strip()
-    if stripped.count("@") > 1 and _ADDRESS_SEPARATORS.search(stripped):
+    if _ADDRESS_SEPARATORS.search(stripped):
         raise RuleViolation(field, value, "une seule adresse électronique par champ (une liste n'est pas permise)")
     try:
         return validate_email(stripped, check_deliverability=False).normalized
