@@ -14,7 +14,16 @@ from domain.errors import RuleViolation
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway
-from services import audit, dossier, journal_anchors, opendata, payments, reading, simulation
+from services import (
+    audit,
+    dossier,
+    journal_anchors,
+    opendata,
+    payments,
+    portfolio_report,
+    reading,
+    simulation,
+)
 
 
 def daily_jobs() -> list[simulation.DailyJob]:
@@ -103,12 +112,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     _store()
     with unit_of_work() as session:
-        table = reading.portfolio(session, args.authority)
+        table = portfolio_report.portfolio_report(session, args.authority)
     output = Path(args.output or f"portefeuille-{args.authority or 'tout'}.{args.format}")
-    if args.format == "xlsx":
-        table.to_excel(output, index=False, sheet_name="portefeuille")
-    else:
-        table.to_csv(output, index=False)
+    portfolio_report.write_report(table, output, args.format)
     print(f"{len(table)} subvention(s) écrite(s) dans {output}")
     return 0
 
