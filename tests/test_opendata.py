@@ -117,3 +117,19 @@ def test_an_authority_siret_must_be_its_own(store, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "collectivité casq (subvention CASQ-2018-INNOSPRINT) : champ « authorities[0].siret » = " \
            "'99900000300007' : le SIRET 99900000300007 n'est pas celui de la collectivité" in err
+
+
+def test_the_flow_writes_the_file_and_shows_it_as_artifacts(examples_loaded, prefect_server):
+    from flows.opendata import open_data_export
+    from tests.support import latest_artifact
+
+    sign_both(association_on=dt.date(2018, 12, 20), authority_on=dt.date(2019, 1, 7))
+    result = open_data_export(authority="casq", business_date=dt.date(2019, 2, 1))
+    path = Path(result["path"])
+    assert path.name == "subventions-casq-20190201.csv"
+    assert validate(path) == []
+    assert result["published"] == [f"{INNOSPRINT} (à publier avant le 08/04/2019)"]
+    table = latest_artifact("scdl-casq")
+    assert "20007189200018" in json.dumps(table["data"])
+    summary = latest_artifact("scdl-casq-publication")["data"]
+    assert f"- {INNOSPRINT} (à publier avant le 08/04/2019)" in summary and result["sha256"] in summary
