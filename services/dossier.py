@@ -18,7 +18,15 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.orm import Session
 
 from db.models import Association, Authority, Evaluation, Grant, Instalment
@@ -53,43 +61,26 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _checked(check: Callable[..., Any], field: str) -> AfterValidator:
+    """A field checked by one of domain.identifiers, its French rule kept for the message."""
+    return AfterValidator(lambda value: check(value, field=field))
+
+
+Email = Annotated[str, _checked(identifiers.valid_email, "email")]
+
+
 class AuthorityIn(Model):
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=255)
-    siren: str
+    siren: Annotated[str, _checked(identifiers.valid_siren, "siren")]
     # The siège's SIRET: required by the SCDL export (idAttribuant), not by the rest.
-    siret: str | None = None
+    siret: Annotated[str, _checked(identifiers.valid_siret, "siret")] | None = None
     department: str
     kind: Literal["commune", "epci", "departement", "region"]
-    email: str
+    email: Email
     # The treasury account debited by SEPA transfer files (GRANTFLOW_BANK=sepa-file).
-    iban: str | None = None
-    bic: str | None = None
-
-    @field_validator("siren")
-    @classmethod
-    def _siren(cls, value: str) -> str:
-        return identifiers.valid_siren(value, field="siren")
-
-    @field_validator("siret")
-    @classmethod
-    def _siret(cls, value: str | None) -> str | None:
-        return None if value is None else identifiers.valid_siret(value, field="siret")
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return identifiers.valid_email(value, field="email")
-
-    @field_validator("iban")
-    @classmethod
-    def _iban(cls, value: str | None) -> str | None:
-        return None if value is None else identifiers.valid_iban(value, field="iban")
-
-    @field_validator("bic")
-    @classmethod
-    def _bic(cls, value: str | None) -> str | None:
-        return None if value is None else identifiers.valid_bic(value, field="bic")
+    iban: Annotated[str, _checked(identifiers.valid_iban, "iban")] | None = None
+    bic: Annotated[str, _checked(identifiers.valid_bic, "bic")] | None = None
 
     @model_validator(mode="after")
     def _siret_of_this_siren(self) -> AuthorityIn:
@@ -125,13 +116,8 @@ class AssociationIn(Model):
     name: str = Field(min_length=1, max_length=255)
     siret: str
     rna: str | None = None
-    email: str
+    email: Email
     bank: BankIn
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return identifiers.valid_email(value, field="email")
 
     @field_validator("siret")
     @classmethod

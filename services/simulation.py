@@ -110,6 +110,9 @@ class Simulation:
             with clock.frozen(day):
                 for line in self.one_day(day, [f for f in pending if fact_date(f.fact) == day]):
                     echo(f"{day.isoformat()}  {line}")
+        # Once for the whole run (a simulated year takes seconds): the heads it leaves.
+        with self.unit_of_work() as session:
+            journal_anchors.anchor(session, self.settings)
 
     def one_day(self, day: dt.date, facts: Sequence[ScheduledFact]) -> list[str]:
         lines: list[str] = []
@@ -130,6 +133,4 @@ class Simulation:
         lines += [f"courriel en échec définitif : {line}" for line in sent.failures]
         if sent.error:
             lines.append(f"messagerie indisponible, {sent.waiting} courriel(s) en attente : {sent.error}")
-        with self.unit_of_work() as session:
-            journal_anchors.anchor(session, self.settings)
         return lines
