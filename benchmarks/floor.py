@@ -17,7 +17,10 @@ import json
 import sqlalchemy as sa
 
 from db.types import Instant
+from grantflow.settings import get_settings
 from services.journal import GENESIS, _canonical
+from services.journal_key import journal_key
+from services.journal_sql import padded_keys
 
 LADDER = (("before", -7, "reminder_before"), ("due", 0, "reminder_due"),
           ("late_7", 7, "reminder_late"), ("late_21", 21, "reminder_late"))
@@ -64,8 +67,9 @@ per_grant AS (
 ),
 chain (grant_id, k, n, kinds, payloads, seq, prev_hash, hash) AS (
     SELECT p.grant_id, 1, cardinality(p.payloads), p.kinds, p.payloads, h.seq + 1, h.hash,
-           encode(sha256(convert_to('[' || p.grant_id || ',' || (h.seq + 1) || ',' || :head || ','
-               || to_json(p.kinds[1])::text || ',' || p.payloads[1] || ',"' || h.hash || '"]', 'UTF8')), 'hex')
+           encode(sha256(:key_opad || sha256(:key_ipad || convert_to('[' || p.grant_id || ',' || (h.seq + 1)
+               || ',' || :head || ',' || to_json(p.kinds[1])::text || ',' || p.payloads[1] || ',"' || h.hash
+               || '"]', 'UTF8'))), 'hex')
     FROM per_grant p
     CROSS JOIN LATERAL (
         SELECT coalesce(max(e.seq), 0) AS seq,
@@ -73,13 +77,14 @@ chain (grant_id, k, n, kinds, payloads, seq, prev_hash, hash) AS (
         FROM events e WHERE e.grant_id = p.grant_id) h
     UNION ALL
     SELECT grant_id, k + 1, n, kinds, payloads, seq + 1, hash,
-           encode(sha256(convert_to('[' || grant_id || ',' || (seq + 1) || ',' || :head || ','
-               || to_json(kinds[k + 1])::text || ',' || payloads[k + 1] || ',"' || hash || '"]', 'UTF8')), 'hex')
+           encode(sha256(:key_opad || sha256(:key_ipad || convert_to('[' || grant_id || ',' || (seq + 1)
+               || ',' || :head || ',' || to_json(kinds[k + 1])::text || ',' || payloads[k + 1] || ',"' || hash
+               || '"]', 'UTF8'))), 'hex')
     FROM chain WHERE k < n
 ),
 journalled AS (
-    INSERT INTO events (grant_id, seq, at, business_date, actor, kind, payload, prev_hash, hash)
-    SELECT grant_id, seq, :at, :day, :actor, kinds[k], payloads[k]::json, prev_hash, hash FROM chain
+    INSERT INTO events (grant_id, seq, at, business_date, actor, kind, payload, prev_hash, hash, alg)
+    SELECT grant_id, seq, :at, :day, :actor, kinds[k], payloads[k]::json, prev_hash, hash, 'hmac-sha256' FROM chain
 ),
 queued_before AS MATERIALIZED (    -- read once, before this statement adds any
     SELECT obligation_id, max(level_rank) AS top FROM messages
@@ -128,7 +133,9 @@ SELECT summary::text FROM summary
 def floor_sweep(connection: sa.Connection, day: dt.date, at: dt.datetime, actor: str) -> dict[str, object]:
     """Run the floor statement in the connection's transaction; return its summary."""
     head = ",".join(_canonical(v) for v in (at.astimezone(dt.timezone.utc).isoformat(), at.date().isoformat(), actor))
-    params: dict[str, object] = {"day": day, "at": at, "actor": actor, "head": head, "genesis": GENESIS}
+    ipad, opad = padded_keys(journal_key(get_settings()))
+    params: dict[str, object] = {"day": day, "at": at, "actor": actor, "head": head, "genesis": GENESIS,
+                                 "key_ipad": ipad, "key_opad": opad}
     for rank, (level, offset, template) in enumerate(LADDER):
         params |= {f"reached_{rank}": day - dt.timedelta(days=offset), f"level_{rank}": level,
                    f"template_{rank}": template}

@@ -41,6 +41,8 @@ class Authority(Base):
     code: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(255))
     siren: Mapped[str] = mapped_column(sa.String(9))
+    # The siège's SIRET: the SCDL open-data export identifies the authority by it.
+    siret: Mapped[str | None] = mapped_column(sa.String(14))
     department: Mapped[str] = mapped_column(sa.String(3))
     kind: Mapped[str] = mapped_column(sa.String(16))
     email: Mapped[str] = mapped_column(sa.String(255))
@@ -315,13 +317,18 @@ class Message(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(Instant)
     recipients: Mapped[str | None] = mapped_column(sa.Text)
+    # The exact bytes handed to the server (or written to the outbox): audit bundles carry
+    # these, never a message rendered again from templates that may have changed since.
+    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    raw_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Event(Base):
     """The append-only journal: who did what, when, with what data.
 
     `hash` chains each event to the previous one of its grant, so that an edited row is
-    found by `grantflow audit verify`.
+    found by `grantflow audit verify`. `alg` says how: "hmac-sha256" with the journal key
+    (kept outside the store), or "sha256" for events written before the key existed.
     """
 
     __tablename__ = "events"
@@ -337,6 +344,7 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    alg: Mapped[str] = mapped_column(sa.String(16))
 
 
 class SweepRun(Base):

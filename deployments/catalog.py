@@ -229,6 +229,14 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                      "main : « Run », puis « Custom run » (référence de la subvention)."),
         tags=("clôture",),
     ),
+    DeploymentSpec(
+        name="open-data-export",
+        entrypoint="flows/opendata.py:open_data_export",
+        description=("Export des données essentielles des conventions (SCDL « subventions ») d'une collectivité : "
+                     "fichier CSV conforme au schéma officiel, artefact, et publication enregistrée (obligation "
+                     "des 3 mois remplie). Le formulaire demande le code de la collectivité (ex. casq)."),
+        tags=("données ouvertes", "SCDL"),
+    ),
 )
 
 

@@ -168,3 +168,23 @@ def after_clear_days(day: date, n: int) -> date:
     if n < 0:
         raise RuleViolation("jours_francs", n, "un nombre de jours francs est positif ou nul")
     return day + timedelta(days=n + 1)
+
+
+# -- TARGET2 (the euro payment system) ---------------------------------------------------
+
+def target2_closed(day: date) -> bool:
+    """TARGET2 is closed on weekends, 1 January, Good Friday, Easter Monday, 1 May, 25 and
+    26 December (ECB, TARGET2 calendar): no SEPA credit transfer is executed on those days,
+    whatever the French holidays."""
+    if day.weekday() >= 5 or (day.month, day.day) in ((1, 1), (5, 1), (12, 25), (12, 26)):
+        return True
+    easter = easter_sunday(day.year)
+    return day in (easter - timedelta(days=2), easter + timedelta(days=1))
+
+
+def next_target2_day(day: date) -> date:
+    """`day` itself if TARGET2 is open, otherwise its next business day: the requested
+    execution date of a transfer ordered on `day`."""
+    while target2_closed(day):
+        day += timedelta(days=1)
+    return day

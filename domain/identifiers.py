@@ -1,6 +1,6 @@
-"""Identifiers of the parties and their bank: SIREN, SIRET, RNA, IBAN, BIC, holder.
+"""Identifiers of the parties and their bank: SIREN, SIRET, RNA, IBAN, BIC, holder, email.
 
-Checksums come from field libraries (python-stdnum, schwifty) rather than hand-written
+Checksums come from field libraries (python-stdnum, schwifty, email-validator) rather than hand-written
 code: the La Poste SIRET exception and the IBAN country formats are theirs to maintain.
 Each function returns the normalised value to store, or raises RuleViolation.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from email_validator import EmailNotValidError, validate_email
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import (
@@ -150,3 +151,19 @@ def valid_holder(value: str, field: str = "bank.holder") -> str:
             "(zone « titulaire » du virement)",
         )
     return text
+
+
+_ADDRESS_SEPARATORS = re.compile(r"[,;]")
+
+
+def valid_email(value: str, field: str = "email") -> str:
+    """One address (RFC 5321/5322 syntax, checked by email-validator, without any DNS lookup):
+    a list in one field would make every mail to it fail."""
+    text = _text(value, field, "adresse électronique")
+    stripped = text.strip()
+    if _ADDRESS_SEPARATORS.search(stripped):
+        raise RuleViolation(field, value, "une seule adresse électronique par champ (une liste n'est pas permise)")
+    try:
+        return validate_email(stripped, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise RuleViolation(field, value, f"adresse électronique invalide ({error})") from None

@@ -10,7 +10,7 @@ from flows.closure import start_due_evaluations_and_closures
 from flows.naming import dated
 from grantflow import clock
 from tasks.mail import send_queued_mail
-from tasks.sweep import publish_mail_report, publish_portfolio, sweep_day
+from tasks.sweep import anchor_journal, publish_mail_report, publish_portfolio, sweep_day
 
 
 @flow(name="daily-sweep", flow_run_name=dated("balayage du"),
@@ -26,6 +26,7 @@ def daily_sweep(business_date: dt.date | None = None, max_grant_runs: int = 50) 
     sent = send_queued_mail()  # the mail-run deployment takes over whatever the server refused
     publish_portfolio(day)
     publish_mail_report(day, result, sent)
+    anchor_journal()
     return result.as_dict() | {"sent": len(sent.sent), "waiting": sent.waiting} | follow_up
 
 

@@ -18,3 +18,18 @@ def atomic_write(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def append_line(target: Path, line: str) -> None:
+    """Add one line at the end of an append-only file, durably; concurrent writers take turns."""
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a", encoding="utf-8") as out:
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+        try:
+            out.write(line.rstrip("\n") + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        finally:
+            fcntl.flock(out.fileno(), fcntl.LOCK_UN)

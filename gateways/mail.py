@@ -3,7 +3,8 @@
 The caller (a task) claims an outbox row, builds a `Mail` with a deterministic
 Message-ID, and calls `send()`. What comes back tells it what to record:
 
-- nothing: the message left (or was written to the outbox folder);
+- the exact bytes of the message: it left (or was written to the outbox folder) as these
+  bytes, which the caller keeps for audit bundles;
 - `MailUnavailable`: the server could not be reached, refused *for now* (4xx), or is
   misconfigured: keep the message queued, record the error, try again next run;
 - `MailRejected`: this message will never go as it is (5xx for a recipient, an address
@@ -119,9 +120,10 @@ class MailRejected(MailError):
 
 
 class MailGateway(Protocol):
-    """Where mail goes. `with gateway:` opens one connection for a batch of sends."""
+    """Where mail goes. `with gateway:` opens one connection for a batch of sends.
+    `send` returns the bytes it handed over (CRLF line ends, as SMTP carries them)."""
 
-    def send(self, mail: Mail) -> None: ...
+    def send(self, mail: Mail) -> bytes: ...
 
     def __enter__(self) -> Self: ...
 
@@ -253,7 +255,7 @@ class OutboxFolder:
     def path_for(self, message_id: str) -> Path:
         return self.folder / eml_filename(message_id)
 
-    def send(self, mail: Mail) -> None:
+    def send(self, mail: Mail) -> bytes:
         # CRLF line ends: the .eml is then byte for byte what SMTP would carry.
         data = build_mime(mail, date=self._clock()).as_bytes(policy=policy.SMTP)
         target = self.path_for(mail.message_id)
@@ -263,6 +265,7 @@ class OutboxFolder:
             # A full or unwritable disk may be fixed by an operator: keep it queued.
             raise MailUnavailable(f"dossier d'envoi {self.folder} inaccessible : {exc}",
                                   message_id=mail.message_id) from exc
+        return data
 
 
 # --------------------------------------------------------------------------- SMTP
@@ -325,12 +328,14 @@ class SmtpGateway:
         self._in_batch = False
         self._disconnect()
 
-    def send(self, mail: Mail) -> None:
-        msg = build_mime(mail, date=self._clock())
+    def send(self, mail: Mail) -> bytes:
+        # Flattened here rather than by send_message, so that the bytes kept for the audit
+        # are the very bytes the server received.
+        data = build_mime(mail, date=self._clock()).as_bytes(policy=policy.SMTP)
         recipients = _envelope_recipients(mail)
         client = self._connect(mail.message_id)
         try:
-            refused = client.smtp.send_message(msg, from_addr=self.sender, to_addrs=recipients)
+            refused = client.smtp.sendmail(self.sender, recipients, data)
         except Exception as exc:
             failure = _classify(exc, self, mail.message_id)
             if isinstance(failure, MailUnavailable):
@@ -349,6 +354,7 @@ class SmtpGateway:
                 f"{mail.message_id} remis à {', '.join(delivered)} mais refusé pour "
                 + "; ".join(f"{r} ({code} {_reply(text)})" for r, (code, text) in refused.items()),
                 message_id=mail.message_id, refused=_refusals(refused), delivered_to=delivered)
+        return data
 
     def _connect(self, message_id: str) -> yagmail.SMTP:
         if self._client is not None:

@@ -38,6 +38,7 @@ KINDS = (
     "evaluation_summary",
     "titre_de_recette",
     "run_failed",
+    "mail_failed",
 )
 
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")

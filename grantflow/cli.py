@@ -18,7 +18,17 @@ from domain.money import format_amount_fr
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway
-from services import annex, audit, dossier, journal, opendata, payments, reading, simulation
+from services import (
+    annex,
+    audit,
+    dossier,
+    journal_anchors,
+    opendata,
+    payments,
+    portfolio_report,
+    reading,
+    simulation,
+)
 
 
 def daily_jobs() -> list[simulation.DailyJob]:
@@ -177,38 +187,48 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     _store()
     with unit_of_work() as session:
-        table = reading.portfolio(session, args.authority)
+        table = portfolio_report.portfolio_report(session, args.authority)
     output = Path(args.output or f"portefeuille-{args.authority or 'tout'}.{args.format}")
-    if args.format == "xlsx":
-        table.to_excel(output, index=False, sheet_name="portefeuille")
-    else:
-        table.to_csv(output, index=False)
+    portfolio_report.write_report(table, output, args.format)
     print(f"{len(table)} subvention(s) écrite(s) dans {output}")
     return 0
 
 
 def cmd_export_scdl(args: argparse.Namespace) -> int:
     _store()
+    output = Path(args.output or f"subventions-{args.authority}.csv")
     try:
         with unit_of_work() as session:
-            table = opendata.scdl(session, args.authority, clock.today())
+            result = opendata.export(session, args.authority, output, clock.today(), actor="grantflow export")
     except RuleViolation as error:
         print(str(error), file=sys.stderr)
         return 1
-    output = Path(args.output or f"subventions-{args.authority}.csv")
-    table.to_csv(output, index=False, sep=",", encoding="utf-8")
-    print(f"{len(table)} subvention(s) au format SCDL dans {output}")
+    print(f"{len(result.table)} subvention(s) au format SCDL dans {output} (SHA-256 {result.sha256})")
+    for line in result.published:
+        print(f"obligation de publication remplie : {line}")
     return 0
 
 
 def cmd_audit_verify(_: argparse.Namespace) -> int:
     _store()
+    settings = get_settings()
     with unit_of_work() as session:
-        breaks = journal.verify(session)
+        breaks = audit.integrity(session, settings)
     for b in breaks:
-        print(f"{b.grant_reference} : événement n°{b.seq} (id {b.event_id}) : {b.reason}")
-    print("journal intègre" if not breaks else f"{len(breaks)} rupture(s) dans le journal")
+        print(f"{b.grant_reference} : événement n°{b.seq}" + (f" (id {b.event_id})" if b.event_id else "")
+              + f" : {b.reason}")
+    print(f"journal intègre et conforme aux ancrages de {settings.anchors_path}" if not breaks
+          else f"{len(breaks)} rupture(s) dans le journal")
     return 1 if breaks else 0
+
+
+def cmd_audit_anchor(_: argparse.Namespace) -> int:
+    _store()
+    settings = get_settings()
+    with unit_of_work() as session:
+        written = journal_anchors.anchor(session, settings)
+    print(f"{written} tête(s) de chaîne ancrée(s) dans {settings.anchors_path}")
+    return 0
 
 
 def cmd_audit_bundle(args: argparse.Namespace) -> int:
@@ -257,7 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     scdl.set_defaults(run=cmd_export_scdl)
     audit_commands = commands.add_parser("audit", help="journal infalsifiable").add_subparsers(
         dest="what", required=True)
-    audit_commands.add_parser("verify", help="vérifie le chaînage du journal").set_defaults(run=cmd_audit_verify)
+    audit_commands.add_parser("verify", help="vérifie le journal (chaînage, clé, ancrages hors base)").set_defaults(
+        run=cmd_audit_verify)
+    audit_commands.add_parser("anchor", help="ancre les têtes de chaîne hors de la base (le balayage le fait "
+                              "chaque jour)").set_defaults(run=cmd_audit_anchor)
     bundle = audit_commands.add_parser("bundle", help="archive zip d'un dossier pour un auditeur")
     bundle.add_argument("reference")
     bundle.add_argument("--output")

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     templates_dir: Path | None = None  # an authority's own templates, searched first
 
+    # The audit journal's HMAC key, never stored in the database: the value, or the name of a
+    # Prefect Secret block holding it; neither: a key file generated under `home`.
+    journal_key: SecretStr | None = None
+    journal_key_block: str | None = None
+    # Append-only file of the journal's chain heads, the anchor outside the database.
+    journal_anchors: Path | None = None
+
     # Payments: "simulated" (a treasury that remembers every key) or "sepa-file".
     bank: str = "simulated"
     treasury_fault_plan: Path | None = None
@@ -66,6 +73,10 @@ class Settings(BaseSettings):
     @property
     def treasury_path(self) -> Path:
         return self.home / "treasury.sqlite"
+
+    @property
+    def anchors_path(self) -> Path:
+        return self.journal_anchors or self.home / "journal-anchors.jsonl"
 
     @property
     def artifacts_dir(self) -> Path:

@@ -35,7 +35,9 @@ from db.models import (
 )
 from domain.calendar import add_months
 from domain.convention import convention_period
-from services.journal import GENESIS, _canonical, event_hash
+from grantflow.settings import get_settings
+from services.journal import GENESIS, KEYED, _canonical, event_hash
+from services.journal_key import journal_key
 
 # Valid in form, obviously fictitious: SIREN 999000003, SIRET 99954321800013.
 SIREN, SIRET = "999000003", "99954321800013"
@@ -133,13 +135,14 @@ def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: l
 def _chained(grant_id: int, history: Sequence[tuple[dt.date, str, dict[str, Any]]]) -> list[dict[str, Any]]:
     """The grant's first events, chained exactly as journal.append_many would chain them."""
     rows, prev_hash = [], GENESIS
+    key = journal_key(get_settings())
     for seq, (day, kind, payload) in enumerate(history, start=1):
         at = dt.datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC)  # 09:00 or 10:00 in Paris
         payload = json.loads(_canonical(payload))
         digest = event_hash(grant_id=grant_id, seq=seq, at=at, business_date=day, actor=ACTOR, kind=kind,
-                            payload=payload, prev_hash=prev_hash)
+                            payload=payload, prev_hash=prev_hash, key=key)
         rows.append(dict(grant_id=grant_id, seq=seq, at=at, business_date=day, actor=ACTOR, kind=kind,
-                         payload=payload, prev_hash=prev_hash, hash=digest))
+                         payload=payload, prev_hash=prev_hash, hash=digest, alg=KEYED))
         prev_hash = digest
     return rows
 

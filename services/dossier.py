@@ -18,7 +18,15 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.orm import Session
 
 from db.models import Act, Association, Authority, Evaluation, Grant, Instalment
@@ -40,7 +48,7 @@ from domain.grant_end import (
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from grantflow.settings import Settings
-from services import acts, commands, conventions, deliberation, journal, prefecture
+from services import acts, commands, conventions, deliberation, journal, journal_anchors, prefecture
 from services.events import apply_act_event, apply_event
 
 
@@ -65,20 +73,33 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _checked(check: Callable[..., Any], field: str) -> AfterValidator:
+    """A field checked by one of domain.identifiers, its French rule kept for the message."""
+    return AfterValidator(lambda value: check(value, field=field))
+
+
+Email = Annotated[str, _checked(identifiers.valid_email, "email")]
+
+
 class AuthorityIn(Model):
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=255)
-    siren: str
+    siren: Annotated[str, _checked(identifiers.valid_siren, "siren")]
+    # The siège's SIRET: required by the SCDL export (idAttribuant), not by the rest.
+    siret: Annotated[str, _checked(identifiers.valid_siret, "siret")] | None = None
     department: str
     kind: Literal["commune", "epci", "departement", "region"]
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    iban: str | None = None
-    bic: str | None = None
+    email: Email
+    # The treasury account debited by SEPA transfer files (GRANTFLOW_BANK=sepa-file).
+    iban: Annotated[str, _checked(identifiers.valid_iban, "iban")] | None = None
+    bic: Annotated[str, _checked(identifiers.valid_bic, "bic")] | None = None
 
-    @field_validator("siren")
-    @classmethod
-    def _siren(cls, value: str) -> str:
-        return identifiers.valid_siren(value, field="siren")
+    @model_validator(mode="after")
+    def _siret_of_this_siren(self) -> AuthorityIn:
+        if self.siret is not None and self.siret[:9] != self.siren:
+            raise RuleViolation("siret", self.siret, f"le SIRET {self.siret} n'est pas celui de la collectivité : ses "
+                                f"9 premiers chiffres ({self.siret[:9]}) doivent être son SIREN {self.siren}")
+        return self
 
 
 class BankIn(Model):
@@ -107,7 +128,7 @@ class AssociationIn(Model):
     name: str = Field(min_length=1, max_length=255)
     siret: str
     rna: str | None = None
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    email: Email
     bank: BankIn
 
     @field_validator("siret")
@@ -376,7 +397,8 @@ def parse(path: Path) -> Dossier:
             violation = (item.get("ctx") or {}).get("error")
             if isinstance(violation, RuleViolation):
                 value = violation.value
-                field = field or violation.field  # a check of the whole entry names its own field
+                if not field.endswith(violation.field):  # raised for the whole entry: name its field
+                    field = f"{field}.{violation.field}" if field else violation.field
             lines.append(_message(str(path), reference, field, value, french_rule(item)))
         raise DossierError("\n".join(lines)) from error
 
@@ -588,4 +610,7 @@ def load_files(paths: Sequence[Path], settings: Settings, unit_of_work: Callable
             total.unchanged += report.unchanged
             total.completed += report.completed
             total.notices += report.notices
+    if total.created or total.completed:
+        with unit_of_work() as session:
+            journal_anchors.anchor(session, settings)
     return total

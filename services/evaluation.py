@@ -50,6 +50,7 @@ from grantflow.settings import Settings
 from services import journal, mailing, obligations
 from services.disbursements import total_paid, total_redistributed
 from services.grants import get_grant
+from services.workbook import write_sheet
 
 MISSING = "non renseigné"
 COLUMNS = ["indicateur", "cible", "réalisé", "statut", "écart", "constat"]
@@ -117,6 +118,11 @@ class IndicatorResult:
         return {"indicateur": self.label, "cible": self.target,
                 "réalisé": MISSING if self.achieved is None else number_fr(self.achieved),
                 "statut": self.status, "écart": signed, "constat": self.finding}
+
+    def cells(self) -> dict[str, Any]:
+        """The same row for a workbook: achieved and gap as numbers (the gap signed: below < 0)."""
+        signed = ZERO if self.status == MET else (self.gap if self.status == ABOVE else -self.gap)
+        return self.row() | {"réalisé": self.achieved, "écart": signed}
 
     def stored(self) -> dict[str, Any]:
         """What the Evaluation row keeps (JSON: amounts and counts as text, exact)."""
@@ -308,26 +314,28 @@ def write_files(outcome: EvaluationOutcome, settings: Settings, frame: pd.DataFr
     table = outcome.table
     table.to_csv(csv, sep=";", index=False, encoding="utf-8-sig")
     with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        table.to_excel(writer, sheet_name="indicateurs", index=False)
+        write_sheet(writer, pd.DataFrame([r.cells() for r in outcome.results], columns=COLUMNS), "indicateurs",
+                    decimals=("réalisé", "écart"))
         if money is not None:
-            pd.DataFrame([{"poste": k, "montant (EUR)": v} for k, v in money.items()]).to_excel(
-                writer, sheet_name="financement", index=False)
+            write_sheet(writer, pd.DataFrame([{"poste": k, "montant": v} for k, v in money.items()]),
+                        "financement", euros=("montant",))
         if disbursements is not None and len(disbursements):
-            disbursements.to_excel(writer, sheet_name="versements aux porteurs", index=False)
+            write_sheet(writer, disbursements, "versements aux porteurs", euros=("montant",), dates=("date",))
         if frame is not None and len(frame):
             figures = frame.drop(columns=["number", "received_on"]).map(_decimal)  # numbers in the cells
             reports_sheet = pd.concat([frame[["number", "received_on"]], figures], axis=1).rename(
                 columns={"number": "n°", "received_on": "reçu le", **INDICATORS})
-            reports_sheet.to_excel(writer, sheet_name="comptes rendus", index=False)
+            write_sheet(writer, reports_sheet, "comptes rendus", counts=("n°",), dates=("reçu le",),
+                        decimals=[INDICATORS.get(c, c) for c in figures.columns])
         if reports is not None:
-            pd.DataFrame(
-                [{"compte rendu": f"n°{n}", "attendu le": due, "reçu le": "", "situation": "manquant"}
+            write_sheet(writer, pd.DataFrame(
+                [{"compte rendu": f"n°{n}", "attendu le": due, "reçu le": None, "situation": "manquant"}
                  for n, due in reports.missing]
                 + [{"compte rendu": f"n°{n}", "attendu le": due, "reçu le": done, "situation": "reçu en retard"}
                    for n, due, done in reports.late],
                 columns=["compte rendu", "attendu le", "reçu le", "situation"],
-            ).to_excel(writer, sheet_name="retards", index=False)
-        pd.DataFrame({"synthèse": outcome.summary.split("\n")}).to_excel(writer, sheet_name="synthèse", index=False)
+            ), "retards", dates=("attendu le", "reçu le"))
+        write_sheet(writer, pd.DataFrame({"synthèse": outcome.summary.split("\n")}), "synthèse")
     return [csv, xlsx]
 
 
@@ -383,7 +391,7 @@ def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, d
     summary = summary_text(grant, evaluation, day, frame, results, paid, redistributed, reports)
     outcome = EvaluationOutcome(grant.reference, name, day, results, summary)
     disbursements = pd.DataFrame(
-        [{"date": d.paid_on, "porteur de projet": d.beneficiary, "montant (EUR)": d.amount}
+        [{"date": d.paid_on, "porteur de projet": d.beneficiary, "montant": d.amount}
          for d in session.scalars(sa.select(Disbursement).where(Disbursement.grant_id == grant.id,
                                                                 Disbursement.paid_on <= day)
                                   .order_by(Disbursement.paid_on, Disbursement.id))])

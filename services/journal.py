@@ -1,8 +1,14 @@
-"""The append-only, hash-chained event journal, written in the caller's transaction."""
+"""The append-only, hash-chained event journal, written in the caller's transaction.
+
+Each event's hash is an HMAC-SHA256, keyed with the journal key (services.journal_key,
+never in the database), of its canonical body (`event_body`); events written before the
+key existed keep their plain SHA-256 (`alg` = "sha256") and are checked as such.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,19 +20,33 @@ from sqlalchemy.orm import Session
 
 from db.models import Event, Grant
 from grantflow import clock
+from grantflow.settings import get_settings
+from services.journal_key import journal_key
 
 GENESIS = "0" * 64
+KEYED = "hmac-sha256"
+PLAIN = "sha256"  # events written before the journal was keyed (revision 0004)
 
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-def event_hash(*, grant_id: int, seq: int, at: dt.datetime, business_date: dt.date, actor: str,
+def event_body(*, grant_id: int, seq: int, at: dt.datetime, business_date: dt.date, actor: str,
                kind: str, payload: dict[str, Any], prev_hash: str) -> str:
-    body = _canonical([grant_id, seq, at.astimezone(dt.timezone.utc).isoformat(),
+    """The text an event's hash covers: what an auditor's own script recomputes."""
+    return _canonical([grant_id, seq, at.astimezone(dt.timezone.utc).isoformat(),
                        business_date.isoformat(), actor, kind, payload, prev_hash])
-    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def event_hash(*, grant_id: int, seq: int, at: dt.datetime, business_date: dt.date, actor: str,
+               kind: str, payload: dict[str, Any], prev_hash: str, key: bytes | None) -> str:
+    """HMAC-SHA256 with `key`; None gives the plain SHA-256 of events written before the key."""
+    body = event_body(grant_id=grant_id, seq=seq, at=at, business_date=business_date, actor=actor, kind=kind,
+                      payload=payload, prev_hash=prev_hash).encode()
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,7 @@ def append_many(session: Session, new_events: Iterable[NewEvent], *, actor: str)
     if not chunk:
         return 0
     session.flush()
+    key = journal_key(get_settings())
     at = clock.now()
     business_date = at.date()
     written = 0
@@ -69,10 +90,11 @@ def append_many(session: Session, new_events: Iterable[NewEvent], *, actor: str)
             seq += 1
             payload = json.loads(_canonical(event.payload))  # dates and Decimals as strings
             digest = event_hash(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
-                                actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash)
+                                actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, key=key)
             heads[event.grant_id] = (seq, digest)
             rows.append(dict(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
-                             actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, hash=digest))
+                             actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, hash=digest,
+                             alg=KEYED))
         session.execute(sa.insert(Event), rows)
         written += len(rows)
         chunk = list(islice(events, APPEND_CHUNK))
@@ -101,12 +123,15 @@ def _heads(session: Session, grant_ids: set[int]) -> dict[int, tuple[int, str]]:
 class Break:
     grant_reference: str
     seq: int
-    event_id: int
+    event_id: int | None  # None: the event is gone
     reason: str
 
 
-def verify(session: Session) -> list[Break]:
-    """Every place where the chain does not hold: an edited, removed or inserted event."""
+def verify(session: Session, key: bytes | None = None) -> list[Break]:
+    """Every place where the chain does not hold: an edited, removed or inserted event, or
+    one rehashed without the key. The anchors outside the database (services.journal_anchors)
+    find the rest: a chain recomputed with the key, a deleted tail."""
+    key = key if key is not None else journal_key(get_settings())
     breaks: list[Break] = []
     query = (
         sa.select(Event, Grant.reference)
@@ -114,18 +139,22 @@ def verify(session: Session) -> list[Break]:
         .order_by(Event.grant_id, Event.seq)
         .execution_options(yield_per=2000)
     )
-    current_grant, prev_hash, expected_seq = None, GENESIS, 1
+    current_grant, prev_hash, expected_seq, keyed = None, GENESIS, 1, False
     for event, reference in session.execute(query):
         if event.grant_id != current_grant:
-            current_grant, prev_hash, expected_seq = event.grant_id, GENESIS, 1
+            current_grant, prev_hash, expected_seq, keyed = event.grant_id, GENESIS, 1, False
         recomputed = event_hash(grant_id=event.grant_id, seq=event.seq, at=event.at,
-                                business_date=event.business_date, actor=event.actor,
-                                kind=event.kind, payload=event.payload, prev_hash=event.prev_hash)
+                                business_date=event.business_date, actor=event.actor, kind=event.kind,
+                                payload=event.payload, prev_hash=event.prev_hash,
+                                key=key if event.alg == KEYED else None)
         if event.seq != expected_seq:
             breaks.append(Break(reference, event.seq, event.id, f"numéro attendu {expected_seq}"))
         elif event.prev_hash != prev_hash:
             breaks.append(Break(reference, event.seq, event.id, "chaînage rompu avec l'événement précédent"))
+        elif event.alg not in (KEYED, PLAIN) or (keyed and event.alg != KEYED):
+            breaks.append(Break(reference, event.seq, event.id,
+                                f"algorithme « {event.alg} » après un événement signé par la clé du journal"))
         elif recomputed != event.hash:
             breaks.append(Break(reference, event.seq, event.id, "contenu modifié après écriture"))
-        prev_hash, expected_seq = event.hash, event.seq + 1
+        prev_hash, expected_seq, keyed = event.hash, event.seq + 1, keyed or event.alg == KEYED
     return breaks

@@ -18,6 +18,7 @@ message queued with its error recorded, for the next run; the rest of the batch 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ WHAT_TO_SEND = {
 @dataclass
 class SendResult:
     sent: list[str] = field(default_factory=list)  # "recipients : subject"
+    failures: list[str] = field(default_factory=list)  # "grant : recipients : subject : reason", for good
     failed: int = 0
     waiting: int = 0
     error: str | None = None
@@ -138,6 +140,19 @@ def compose(session: Session, message: Message, settings: Settings) -> Mail:
                 attachments=attachments)
 
 
+def _failed_for_good(session: Session, message: Message, mail: Mail, reason: str) -> str:
+    """Tell the authority that a message to the association will never arrive as it is (its
+    address is wrong or refused): one notice per failed message, none about a notice."""
+    grant = session.get(Grant, message.grant_id)
+    assert grant is not None
+    to = ", ".join(mail.to + mail.cc)
+    if grant.authority.email not in mail.to and message.kind != "mail_failed":
+        queue(session, grant, "mail_failed", f"mail-failed-{message.id}",
+              {"failed_to": to, "failed_subject": mail.subject, "reason": reason},
+              day=clock.today(), to_authority=True)
+    return f"{grant.reference} : {to} : {mail.subject} : {reason}"
+
+
 def send_queued(unit_of_work: Callable[[], AbstractContextManager[Session]], gateway: MailGateway,
                 settings: Settings, *, limit: int | None = None, batch: int = MAIL_BATCH) -> SendResult:
     """Send queued messages, one claimed batch at a time, until none is left, the limit, or a server error."""
@@ -160,7 +175,7 @@ def send_queued(unit_of_work: Callable[[], AbstractContextManager[Session]], gat
                 for message, mail in zip(messages, mails):
                     message.attempts += 1
                     try:
-                        gateway.send(mail)
+                        raw = gateway.send(mail)
                     except MailUnavailable as error:
                         message.last_error = f"{clock.now():%d/%m/%Y %H:%M} : {error}"
                         result.error = str(error)
@@ -168,11 +183,14 @@ def send_queued(unit_of_work: Callable[[], AbstractContextManager[Session]], gat
                     except MailRejected as error:
                         message.status, message.last_error = "failed", str(error)
                         result.failed += 1
+                        result.failures.append(_failed_for_good(session, message, mail, str(error)))
                         continue
                     except BaseException:
                         session.commit()  # what this batch already sent stays recorded as sent
                         raise
                     message.status, message.sent_at, message.last_error = "sent", clock.now(), None
+                    if isinstance(raw, bytes):
+                        message.raw, message.raw_sha256 = raw, hashlib.sha256(raw).hexdigest()
                     result.sent.append(f"{', '.join(mail.to + mail.cc)} : {mail.subject}")
             size = min(size * 2, batch)
     with unit_of_work() as session:

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from db.models import Authority, Grant, Instalment
 from db.session import is_postgresql
 from domain import identifiers
+from domain.calendar import next_target2_day
 from domain.errors import RuleViolation
 from domain.lifecycle import (
     PAYMENT_STOPS,
@@ -103,7 +104,7 @@ class Answer:
         return f"subvention {self.reference}, versement n°{self.number} ({format_amount_fr(self.amount)})"
 
 
-ProblemKind = Literal["conditions", "rejet", "technique"]
+ProblemKind = Literal["conditions", "configuration", "rejet", "technique"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        what = {"conditions": "conditions de paiement non remplies", "rejet": "rejeté par le Trésor",
+        what = {"conditions": "conditions de paiement non remplies",
+                "configuration": "configuration de la collectivité à compléter", "rejet": "rejeté par le Trésor",
                 "technique": "échec technique"}[self.kind]
         return (f"subvention {self.reference}, versement n°{self.number} ({format_amount_fr(self.amount)}) : "
                 f"{what} : {self.reason}")
@@ -273,6 +275,21 @@ def payment_refusals(session: Session, grant: Grant, business_date: dt.date, set
     return refusals
 
 
+def debtor_account_missing(authority: Authority, settings: Settings) -> str | None:
+    """Why SEPA files cannot be written for this authority (its treasury account), or None."""
+    if settings.bank != "sepa-file":
+        return None
+    try:
+        identifiers.valid_iban(authority.iban or "", field="authority.iban")
+        if authority.bic:
+            identifiers.valid_bic(authority.bic, field="authority.bic")
+    except RuleViolation as refused:
+        return (f"compte au Trésor de la collectivité « {authority.code} » absent ou invalide ({refused.rule}) : "
+                "ajouter iban et bic à la collectivité dans son dossier et le recharger ; aucun virement de cette "
+                "collectivité n'est ordonné d'ici là")
+    return None
+
+
 def say(refusal: RuleViolation) -> str:
     """A refusal as operations staff read it: the field and its value when there is one."""
     if refusal.value is None and refusal.field == "payment":
@@ -301,9 +318,15 @@ def payment_plan(session: Session, settings: Settings, business_date: dt.date, r
     grants = _grants(session, (i.grant_id for i in due))
     for grant_id, group in itertools.groupby(due, key=lambda i: i.grant_id):
         grant = grants[grant_id]
+        missing = debtor_account_missing(grant.authority, settings)
         refusals = payment_refusals(session, grant, business_date, settings)
         for instalment in group:
-            if refusals:
+            if missing is not None:
+                # Nothing is claimed: the instalment stays scheduled, to be ordered by the
+                # first run after the account is configured (not a failure to retry).
+                plan.problems.append(Problem(grant.reference, instalment.number, instalment.amount,
+                                             "configuration", missing))
+            elif refusals:
                 plan.problems.append(Problem(grant.reference, instalment.number, instalment.amount, "conditions",
                                              " | ".join(say(r) for r in refusals)))
             else:
@@ -358,7 +381,8 @@ def payment_order(instalment: Instalment, grant: Grant, business_date: dt.date) 
     return PaymentOrder(key=instalment.idempotency_key, amount=instalment.amount, creditor_name=association.holder,
                         iban=association.iban, bic=association.bic,
                         remittance=f"Subvention {grant.reference} versement n°{instalment.number}"[:140],
-                        execution_date=business_date)
+                        # A transfer ordered on a weekend or a TARGET2 holiday asks for the next business day.
+                        execution_date=next_target2_day(business_date))
 
 
 def _journal(session: Session, instalment: Instalment, kind: str, payload: dict[str, Any], actor: str) -> None:

@@ -21,7 +21,7 @@ from db.models import Deliberation
 from domain import labels
 from grantflow import clock
 from grantflow.settings import Settings
-from services import closure, commands, evaluation, mailing, sweep
+from services import closure, commands, evaluation, journal_anchors, mailing, sweep
 from services.dossier import DossierError, read_yaml
 from services.events import apply_event
 from services.grants import get_grant
@@ -111,6 +111,9 @@ class Simulation:
             with clock.frozen(day):
                 for line in self.one_day(day, [f for f in pending if fact_date(f.fact) == day]):
                     echo(f"{day.isoformat()}  {line}")
+        # Once for the whole run (a simulated year takes seconds): the heads it leaves.
+        with self.unit_of_work() as session:
+            journal_anchors.anchor(session, self.settings)
 
     def one_day(self, day: dt.date, facts: Sequence[ScheduledFact]) -> list[str]:
         lines: list[str] = []
@@ -128,6 +131,7 @@ class Simulation:
             lines += job(day)
         sent = mailing.send_queued(self.unit_of_work, self.mail_gateway, self.settings)
         lines += [f"courriel à {line}" for line in sent.sent]
+        lines += [f"courriel en échec définitif : {line}" for line in sent.failures]
         if sent.error:
             lines.append(f"messagerie indisponible, {sent.waiting} courriel(s) en attente : {sent.error}")
         return lines

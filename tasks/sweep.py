@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from db.session import unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
-from services import mailing, reading, sweep
+from services import journal_anchors, mailing, reading, sweep
 
 ARTIFACT_ROWS = 500
 
@@ -25,6 +25,16 @@ def sweep_day(business_date: dt.date) -> sweep.SweepResult:
     logger.info("%s : %d obligation(s) passée(s) en retard, relances programmées %s",
                 business_date.isoformat(), result.overdue, result.reminders)
     return result
+
+
+@task(name="ancrer le journal hors de la base", cache_policy=NO_CACHE)
+def anchor_journal() -> int:
+    """The day's chain heads, appended to the anchor file that `grantflow audit verify` checks."""
+    settings = get_settings()
+    with unit_of_work() as session:
+        written = journal_anchors.anchor(session, settings)
+    get_run_logger().info("journal : %d tête(s) de chaîne ancrée(s) dans %s", written, settings.anchors_path)
+    return written
 
 
 @task(name="publier le tableau du portefeuille", cache_policy=NO_CACHE)
@@ -50,6 +60,9 @@ def publish_mail_report(business_date: dt.date, sweep_result: sweep.SweepResult,
              f"- courriels envoyés : {len(sent.sent)}, en échec : {sent.failed}, en attente : {sent.waiting}", ""]
     if sent.error:
         lines += [f"**Messagerie indisponible** : {sent.error}", ""]
+    if sent.failures:
+        lines += ["## Courriels en échec définitif (adresse à corriger dans le dossier, la collectivité est avertie)",
+                  ""] + [f"- {line}" for line in sent.failures[:ARTIFACT_ROWS]] + [""]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in
               [("subvention", "de", "vers")] + [("---", "---", "---")] + sweep_result.transitions[:ARTIFACT_ROWS]]
     lines += ["", "## Courriels envoyés", ""] + [f"- {line}" for line in sent.sent[:ARTIFACT_ROWS]]

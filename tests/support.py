@@ -68,10 +68,10 @@ class AtMessage:
     def __exit__(self, *exc):
         return self.gateway.__exit__(*exc)
 
-    def send(self, mail) -> None:
+    def send(self, mail) -> bytes:
         self.count += 1
         self.before(self.count)
-        self.gateway.send(mail)
+        return self.gateway.send(mail)
 
 
 def latest_artifact(key: str) -> dict:

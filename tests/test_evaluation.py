@@ -104,6 +104,15 @@ def test_a_mid_term_evaluation_says_which_targets_are_missed_and_by_how_much(exa
                      "reste à redistribuer": 27300}
     late = list(workbook["retards"].iter_rows(min_row=2, values_only=True))
     assert [(r[0], r[3]) for r in late] == [("n°2", "manquant")]
+    # Numbers and dates as Excel cells, not text: achieved values, signed gaps, euros, due dates.
+    achieved, gap = sheet.cell(row=3, column=3), sheet.cell(row=2, column=5)
+    assert (achieved.data_type, achieved.value, gap.data_type, gap.value) == ("n", 80000, "n", -3)
+    paid = workbook["financement"].cell(row=2, column=2)
+    assert (paid.data_type, paid.number_format) == ("n", '#,##0.00 "€"')
+    due = workbook["retards"].cell(row=2, column=2)
+    assert due.is_date and due.value == dt.datetime(2019, 4, 12) and due.number_format == "DD/MM/YYYY"
+    received = workbook["comptes rendus"].cell(row=2, column=2)
+    assert received.is_date
 
     # Stored on the evaluation, the obligation fulfilled, journaled.
     with unit_of_work() as session:

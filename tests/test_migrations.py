@@ -138,3 +138,34 @@ def test_0003_keeps_the_end_of_the_grants_already_stored(fresh_url):
         assert [tuple(r) for r in rows] == [("G-KEEP", "keep"), ("G-REFUND", "refund")]
     finally:
         engine.dispose()
+
+
+def test_events_written_before_0004_keep_their_plain_hash(fresh_url):
+    """Revision 0004 keys the journal: the events already there are marked "sha256", so they
+    stay verifiable as written; the authorities get an empty SIRET, the messages no bytes."""
+    command.upgrade(alembic_config(fresh_url), "0001")
+    engine = sa.create_engine(fresh_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO authorities (id, code, name, siren, department, kind, email) "
+                "VALUES (1, 'casq', 'CASQ', '200071892', '002', 'epci', 'dev-eco@casq.example.org')"))
+            connection.execute(sa.text(
+                "INSERT INTO associations (id, code, name, siret, email, iban, bic, holder) VALUES (1, 'fn', "
+                "'Faubourg Numérique', '99912345800013', 'a@b.org', 'FR7630004000000000001234573', 'BNPAFRPPXXX', 'FN')"))
+            connection.execute(sa.text(
+                "INSERT INTO grants (id, reference, authority_id, association_id, object, amount, stage, "
+                "convention_required, duration_months, starts_from, unspent, targets, dossier) VALUES "
+                "(1, 'CASQ-2018-INNOSPRINT', 1, 1, 'Innosprint', 3500000, 'signature', true, 12, 'executoire', "
+                "'refund', '{}', '{}')"))
+            connection.execute(sa.text(
+                "INSERT INTO events (grant_id, seq, at, business_date, actor, kind, payload, prev_hash, hash) "
+                "VALUES (1, 1, '2018-11-27 10:00:00', '2018-11-27', 'test', 'grant_proposed', '{}', :g, :h)"),
+                {"g": "0" * 64, "h": "a" * 64})
+        upgrade(fresh_url)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT alg FROM events")).scalar_one() == "sha256"
+            assert connection.execute(sa.text("SELECT siret FROM authorities")).scalar_one() is None
+    finally:
+        engine.dispose()
+    assert differences(fresh_url) == []

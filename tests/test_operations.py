@@ -5,7 +5,7 @@ import csv
 import datetime as dt
 import zipfile
 
-import pandas as pd
+import openpyxl
 import sqlalchemy as sa
 
 from db.session import unit_of_work
@@ -14,17 +14,28 @@ from grantflow.cli import main
 from tests.support import INNOSPRINT, scalar, sign_both
 
 
-def test_portfolio_report_in_excel_has_the_artifact_columns(examples_loaded, tmp_path, capsys):
+def test_portfolio_report_opens_in_excel_with_numbers_and_dates(examples_loaded, tmp_path, capsys):
     output = tmp_path / "casq.xlsx"
     assert main(["report", "--authority", "casq", "--format", "xlsx", "--output", str(output)]) == 0
-    table = pd.read_excel(output, dtype=str)
-    assert list(table.columns) == ["reference", "authority", "association", "stage", "amount", "paid",
-                                   "next_due_on", "next_obligation", "overdue"]
-    [row] = table.to_dict(orient="records")
-    assert (row["reference"], row["stage"], row["amount"], row["paid"]) == (INNOSPRINT, "signature", "35000.00",
-                                                                            "0.00")
-    assert (row["next_due_on"], row["next_obligation"]) == ("2019-01-11",
-                                                            "signature de la convention par l'association")
+    sheet = openpyxl.load_workbook(output)["portefeuille"]
+    assert [c.value for c in sheet[1]] == ["Référence", "Collectivité", "Association", "Étape", "Montant", "Versé",
+                                           "Prochaine échéance", "Prochaine obligation", "Obligations en retard"]
+    [row] = list(sheet.iter_rows(min_row=2))
+    reference, _, _, stage, amount, paid, due, obligation, overdue = row
+    assert (reference.value, stage.value) == (INNOSPRINT, "signature de la convention")
+    assert (amount.data_type, amount.value, amount.number_format) == ("n", 35000, '#,##0.00 "€"')
+    assert (paid.data_type, paid.value) == ("n", 0)
+    assert due.is_date and due.value == dt.datetime(2019, 1, 11) and due.number_format == "DD/MM/YYYY"
+    assert obligation.value == "signature de la convention par l'association"
+    assert (overdue.data_type, overdue.value) == ("n", 0)
+
+
+def test_portfolio_report_in_csv_reads_as_french_numbers_and_dates(examples_loaded, tmp_path):
+    output = tmp_path / "casq.csv"
+    assert main(["report", "--authority", "casq", "--format", "csv", "--output", str(output)]) == 0
+    [row] = list(csv.DictReader(output.open(encoding="utf-8-sig"), delimiter=";"))
+    assert (row["Étape"], row["Montant"], row["Versé"]) == ("signature de la convention", "35000,00", "0,00")
+    assert row["Prochaine échéance"] == "11/01/2019"
 
 
 def test_scdl_export_lists_signed_conventions_and_fulfils_the_publication(examples_loaded, tmp_path):
@@ -69,7 +80,7 @@ def test_audit_bundle_holds_journal_dossier_and_mails(examples_loaded, tmp_path)
     with zipfile.ZipFile(target) as archive:
         names = archive.namelist()
         assert {"journal.json", "dossier.yaml", "etat.json", "integrite.txt"} <= set(names)
-        mails = [n for n in names if n.startswith("courriels/")]
+        mails = [n for n in names if n.startswith("courriels/") and n.endswith(".eml")]
         assert len(mails) == 1  # the reminder of 05/02/2019 for report n°1
         assert b"compte rendu n" in archive.read(mails[0])
         assert "44208A" in archive.read("dossier.yaml").decode()

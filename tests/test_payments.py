@@ -396,9 +396,18 @@ def test_the_sepa_file_gateway_writes_one_pain001_per_run_with_the_key(signed, m
     monkeypatch.setenv("GRANTFLOW_BANK", "sepa-file")
     settings_module.get_settings.cache_clear()
     settings = get_settings()
+    with unit_of_work() as session:  # an authority whose dossier gives no treasury account
+        authority = session.scalars(sa.select(Authority).where(Authority.code == "casq")).one()
+        authority.iban = authority.bic = None
     refused = payments.pay(unit_of_work, settings, PAYDAY, "run-without-debtor")
-    assert "compte au Trésor de la collectivité « casq » n'est pas renseigné" in str(refused.problems[0])
-    assert instalments()[0]["status"] == "failed"
+    [problem] = refused.problems
+    assert problem.kind == "configuration"
+    assert str(problem).startswith(
+        f"subvention {INNOSPRINT}, versement n°1 (35 000,00 EUR) : configuration de la collectivité à compléter : "
+        "compte au Trésor de la collectivité « casq » absent ou invalide (IBAN manquant)")
+    # A configuration error, not a technical failure: nothing claimed, nothing to retry.
+    assert (instalments()[0]["status"], instalments()[0]["attempts"]) == ("scheduled", 0)
+    assert "payment_failed" not in journal_kinds()
 
     with unit_of_work() as session:
         authority = session.scalars(sa.select(Authority).where(Authority.code == "casq")).one()
@@ -409,5 +418,20 @@ def test_the_sepa_file_gateway_writes_one_pain001_per_run_with_the_key(signed, m
     assert [f.name for f in files] == ["run-20190531.xml"]
     xml = files[0].read_text(encoding="utf-8")
     assert f"<EndToEndId>{key()}</EndToEndId>" in xml and "35000.00" in xml
+    assert "<ReqdExctnDt>2019-05-31</ReqdExctnDt>" in xml  # a Friday
     assert payments.pay(unit_of_work, settings, PAYDAY, "run-20190603").ordered == []
     assert len(list(settings.payments_dir.glob("*.xml"))) == 1
+
+
+def test_the_examples_write_sepa_files_and_ask_for_a_target2_business_day(signed, monkeypatch):
+    """The examples give CASQ a treasury account; ordered by hand on Saturday 20/04/2019 (Easter
+    Saturday), the transfer asks for Tuesday 23/04: Easter Monday is a TARGET2 holiday."""
+    monkeypatch.setenv("GRANTFLOW_BANK", "sepa-file")
+    settings_module.get_settings.cache_clear()
+    settings = get_settings()
+    report = payments.pay(unit_of_work, settings, dt.date(2019, 4, 20), "run-20190420", reference=INNOSPRINT,
+                          number=1)
+    assert [a.number for a in report.ordered] == [1] and report.problems == []
+    xml = (settings.payments_dir / "run-20190420.xml").read_text(encoding="utf-8")
+    assert "<ReqdExctnDt>2019-04-23</ReqdExctnDt>" in xml
+    assert "<IBAN>FR043000100642C020000000046</IBAN>" in xml and "<BIC>BDFEFRPPCCT</BIC>" in xml

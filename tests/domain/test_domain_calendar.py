@@ -16,6 +16,7 @@ from domain.calendar import (
     french_holidays,
     is_working_day,
     last_day_of_month,
+    next_target2_day,
     next_working_day,
     paris_date,
 )
@@ -194,3 +195,17 @@ def test_paris_date():
     assert paris_date(datetime(2019, 6, 30, 21, 30, tzinfo=timezone.utc)) == date(2019, 6, 30)
     with pytest.raises(RuleViolation):
         paris_date(datetime(2019, 6, 30, 21, 30))
+
+
+@pytest.mark.parametrize("ordered_on, executed_on", [
+    (date(2019, 5, 31), date(2019, 5, 31)),   # a Friday: that day
+    (date(2019, 6, 1), date(2019, 6, 3)),     # Saturday -> Monday
+    (date(2019, 4, 19), date(2019, 4, 23)),   # Good Friday -> (Easter Monday closed) Tuesday
+    (date(2019, 5, 1), date(2019, 5, 2)),     # 1 May
+    (date(2019, 12, 24), date(2019, 12, 24)),  # open
+    (date(2019, 12, 25), date(2019, 12, 27)),  # 25 and 26 December
+    (date(2019, 7, 14), date(2019, 7, 15)),   # a Sunday; 14 July is no TARGET2 holiday
+    (date(2019, 5, 30), date(2019, 5, 30)),   # Ascension: a French holiday, TARGET2 open
+])
+def test_the_execution_date_is_a_target2_business_day(ordered_on, executed_on):
+    assert next_target2_day(ordered_on) == executed_on

@@ -10,7 +10,7 @@ MODULES = sorted(DOMAIN.glob("*.py"))
 ALLOWED_ROOTS = {
     "__future__", "collections", "dataclasses", "datetime", "decimal", "enum", "functools", "re",
     "types", "typing",
-    "holidays", "pendulum", "stdnum", "schwifty",
+    "holidays", "pendulum", "stdnum", "schwifty", "email_validator",
     "domain",
 }
 CLOCK_CALLS = {"today", "now", "utcnow", "utcfromtimestamp", "fromtimestamp", "time", "monotonic"}

@@ -38,6 +38,10 @@ CONTEXTS = {
     "run_failed": {"grant_reference": "CASQ-2018-44208A", "flow_name": "convention-signature",
                    "run_name": "signature CASQ-2018-44208A (association)", "association_name": "Faubourg Numérique",
                    "failed_on": date(2018, 12, 3), "reason": "signature antérieure à la réception en préfecture"},
+    "mail_failed": {"grant_reference": "CASQ-2018-44208A", "association_name": "Faubourg Numérique",
+                    "failed_to": "contact@faubourg-numerique.example.org",
+                    "failed_subject": "Relance : compte rendu bimestriel n°2 en retard de 3 jours",
+                    "reason": "destinataires refusés par smtp:25 : 550 mailbox unavailable"},
 }
 
 

@@ -1,0 +1,40 @@
+"""The portfolio as a report for people: French headers and stages, typed cells (`grantflow report`)."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from domain import labels
+from services import reading
+from services.workbook import write_csv, write_sheet
+
+HEADERS = {
+    "reference": "Référence", "authority": "Collectivité", "association": "Association", "stage": "Étape",
+    "amount": "Montant", "paid": "Versé", "next_due_on": "Prochaine échéance",
+    "next_obligation": "Prochaine obligation", "overdue": "Obligations en retard",
+}
+
+
+def portfolio_report(session: Session, authority: str | None = None) -> pd.DataFrame:
+    table = reading.portfolio(session, authority)
+    typed = table.assign(
+        stage=table["stage"].map(lambda code: labels.label(labels.STAGES, code)),
+        amount=table["amount"].map(Decimal),
+        paid=table["paid"].map(Decimal),
+        next_due_on=table["next_due_on"].map(lambda d: dt.date.fromisoformat(d) if d else None),
+        overdue=table["overdue"].astype(int),
+    )
+    return typed.rename(columns=HEADERS)
+
+
+def write_report(table: pd.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "csv":
+        write_csv(table, path)
+        return
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        write_sheet(writer, table, "portefeuille", euros=(HEADERS["amount"], HEADERS["paid"]),
+                    dates=(HEADERS["next_due_on"],), counts=(HEADERS["overdue"],))
