@@ -172,7 +172,7 @@ class Obligation(Base):
     __table_args__ = (
         sa.UniqueConstraint("grant_id", "kind", "number"),
         sa.Index("ix_obligations_open_due", "status", "due_on"),
-        sa.Index("ix_obligations_remind_on", "remind_on", postgresql_where=sa.text(OPEN_OBLIGATION),
+        sa.Index("ix_obligations_remind_on", "remind_on", "due_on", postgresql_where=sa.text(OPEN_OBLIGATION),
                  sqlite_where=sa.text(OPEN_OBLIGATION)),
     )
 

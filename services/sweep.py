@@ -8,18 +8,20 @@ journalled by one INSERT ... SELECT that computes the hash chain in SQL
 
 A day reads what is due that day, not the whole portfolio: every read goes through an
 index bounded by the day. Each open obligation carries `remind_on`, the trigger day of its
-next reminder level (NULL until a sweep first places it: a new obligation, or one whose
-due date moved), so the reminders read the obligations whose `remind_on` is NULL or
-reached; the overdue marks read the pending obligations due before the day; the moves
-read the active grants whose end passed and the grants waiting at signature.
+next reminder level, so the reminders read the obligations whose `remind_on` is reached;
+one whose `remind_on` is NULL (new, or its due date moved) is read once its first level
+is reached, and placed then. The overdue marks read the pending obligations due before
+the day; the moves read the active grants whose end passed and the grants waiting at
+signature. An obligation is written once a day at most (its overdue mark and its next
+reminder day in one UPDATE).
 
 Running it again for the same day, or for an earlier day, changes nothing more:
 transitions and overdue marks only move forward, a reminder is unique per (obligation,
 level) and never queued below a level already queued, and `remind_on` only says when to
 look again (what is queued is decided by the reminders already there). A gap of several
 days is caught up: an obligation's `remind_on` stays reached until a sweep queues its
-highest level reached; an obligation created with past due dates is NULL, so reminded at
-the highest level it reached.
+highest level reached; an obligation created with past due dates is NULL and due, so
+reminded at the highest level it reached.
 
 A large day (the first sweep of a portfolio, days without a sweep) is split by grant-id
 ranges (`plan`), each part in its own transaction (`sweep_part`), several at once on
@@ -29,18 +31,18 @@ again, which does only what is left.
 Several sweeps at once (PostgreSQL): a grant's journal is written by whoever holds the
 grant's row lock. Each sweep first claims, in one statement with `FOR NO KEY UPDATE SKIP
 LOCKED`, the grants it has something to change for today (a move, an obligation past
-due); a second sweep started at the same time skips the grants the first holds, which
-the first one does. The statements after the claim see everything committed before it,
-so nothing is done twice. Reminders need no grant lock: the unique (obligation, level)
-key with ON CONFLICT DO NOTHING keeps one each, whichever sweep inserts it first, and
-`remind_on` is moved on only where no one else holds the obligation's row (SKIP LOCKED:
-a row skipped is looked at again by the next sweep). A grant locked by someone else's
-transaction at that moment (an operator recording a report) is left for the next sweep:
-every condition is "on or before the day", so the next sweep catches up. On SQLite the
-write lock (BEGIN IMMEDIATE) serialises sweeps instead.
+due, a reminder due); a second sweep started at the same time skips the grants the first
+holds, which the first one does, so a grant's obligations are written by one sweep and
+never waited for. The statements after the claim see everything committed before it, so
+nothing is done twice; the unique (obligation, level) key with ON CONFLICT DO NOTHING
+keeps one reminder each in any case. A grant locked by someone else's transaction at that
+moment (an operator recording a report) is left for the next sweep: every condition is
+"on or before the day", so the next sweep catches up. On SQLite the write lock (BEGIN
+IMMEDIATE) serialises sweeps instead.
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -138,12 +140,13 @@ def template_for(level: str) -> str:
 # --------------------------------------------------------------------------- staging
 
 # Temporary tables, created and dropped inside the sweep's transaction (a rollback drops
-# them too). claimed: the grants this sweep changes (moves, obligations past due);
+# them too). claimed: the grants this sweep changes (moves, overdue marks, reminders due);
 # moves: their stage changes (ord 1 signature -> active, ord 2 active -> closing, both on
 # the same day possible);
 # journal: the events to write, numbered per grant (k), with the obligation marked overdue;
-# reminders: the obligations whose remind_on is reached, the level each reached today
-# (NULL for a grant that is over), whether to queue it, and the next day to look.
+# reminders: the claimed grants' obligations whose reminders are due, the level each
+# reached today (NULL for a grant that is over) and the next day to look at it;
+# queue: the reminders to queue (no message at or above the level yet).
 _STAGING = {
     "sweep_claimed": "grant_id INTEGER PRIMARY KEY",
     "sweep_moves": "grant_id INTEGER NOT NULL, ord INTEGER NOT NULL, reference VARCHAR(64) NOT NULL, "
@@ -151,7 +154,8 @@ _STAGING = {
     "sweep_journal": "grant_id INTEGER NOT NULL, k INTEGER NOT NULL, kind VARCHAR(32) NOT NULL, "
                      "payload TEXT NOT NULL, obligation_id INTEGER, PRIMARY KEY (grant_id, k)",
     "sweep_reminders": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER, "
-                       "queue BOOLEAN NOT NULL, due_on DATE NOT NULL, next_on DATE NOT NULL",
+                       "next_on DATE NOT NULL",
+    "sweep_queue": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER NOT NULL",
 }
 
 # signature -> active: the act is exécutoire by the day and, when the convention is
@@ -160,11 +164,21 @@ _MAY_START = """(EXISTS (SELECT 1 FROM acts a WHERE a.grant_id = g.id AND a.exec
                  AND (g.convention_required = false
                       OR (SELECT count(*) FROM signatures s WHERE s.grant_id = g.id) >= 2))"""
 _FALLS_OVERDUE = "o.remind = true AND o.status = 'pending' AND o.due_on < :day"
+# Reminders to look at today (ix_obligations_remind_on): the next level's day is reached,
+# or the obligation is not placed yet and its first level (`horizon` = the day + 7) is.
+_REMINDER_DUE = f"""o.{OPEN_OBLIGATION} AND o.remind = true
+    AND (o.remind_on <= :day OR (o.remind_on IS NULL AND o.due_on <= :horizon))"""
 _IN_PART = "BETWEEN :first AND :last"
+_DATES = ("day", "horizon", "never")
 
 
 def _text(sql: str) -> sa.TextClause:
-    return sa.text(sql).bindparams(sa.bindparam("day", type_=sa.Date))
+    return sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.Date) for name in _DATES if f":{name}" in sql))
+
+
+def _horizon(day: dt.date, offsets: list[tuple[str, int]]) -> dt.date:
+    """The last due date whose first reminder level is reached on `day`."""
+    return day - dt.timedelta(days=offsets[0][1])
 
 
 def _create_staging(connection: sa.Connection) -> None:
@@ -180,11 +194,12 @@ def _drop_staging(connection: sa.Connection, sql: Dialect) -> None:
             connection.execute(sa.text(f"DROP TABLE {sql.temp(table)}"))
 
 
-def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange) -> None:
+def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt.date, part: GrantRange) -> None:
     """Lock the grants this sweep has something to change for, skipping those already locked.
 
     Each set is read through an index bounded by the day: grants waiting at signature,
-    active grants whose end passed (partial index), pending obligations due before the day."""
+    active grants whose end passed (partial index), pending obligations due before the day,
+    obligations whose reminders are due (partial index)."""
     # NO KEY UPDATE: excludes another sweep and an operator's FOR UPDATE, not the foreign
     # key checks of rows referring to the grant (the reminders of another sweep).
     lock = "FOR NO KEY UPDATE OF g SKIP LOCKED" if sql.postgresql else ""
@@ -197,9 +212,11 @@ def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRan
                        SELECT g.id FROM grants g WHERE g.stage = 'active' AND g.ends_on < :day AND g.id {_IN_PART}
                        UNION
                        SELECT o.grant_id FROM obligations o
-                       WHERE o.status = 'pending' AND o.due_on < :day AND o.grant_id {_IN_PART})
+                       WHERE o.status = 'pending' AND o.due_on < :day AND o.grant_id {_IN_PART}
+                       UNION
+                       SELECT o.grant_id FROM obligations o WHERE {_REMINDER_DUE} AND o.grant_id {_IN_PART})
         {lock}
-    """), {"day": day, "first": part.first, "last": part.last})
+    """), {"day": day, "horizon": horizon, "first": part.first, "last": part.last})
 
 
 def _stage_moves(connection: sa.Connection, day: dt.date) -> None:
@@ -230,19 +247,29 @@ def _apply_moves(connection: sa.Connection, day: dt.date) -> None:
 
 
 def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
-    """Mark the claimed grants' obligations that fell overdue, and stage each claimed
-    grant's new events in order: its moves, then its obligations by id.
+    """Mark the claimed grants' obligations that fell overdue, move the staged ones to their
+    next reminder day, and stage each claimed grant's new events in order: its moves, then
+    its obligations by id.
 
-    PostgreSQL stages exactly the rows its UPDATE changed (UPDATE ... RETURNING in the
-    same statement); SQLite, whose write lock is held, stages them and then updates
-    them. Payloads are written as `journal._canonical` writes them (keys sorted, no spaces).
+    PostgreSQL writes each obligation once (both changes in one UPDATE) and stages exactly
+    the rows it marked (UPDATE ... RETURNING in the same statement); SQLite, whose write
+    lock is held, stages them and then updates them. Payloads are written as
+    `journal._canonical` writes them (keys sorted, no spaces).
     """
     if sql.postgresql:
         marked = "marked"
-        prefix = f"""WITH marked AS (
-            UPDATE obligations o SET status = 'overdue' FROM sweep_claimed c
-            WHERE c.grant_id = o.grant_id AND {_FALLS_OVERDUE}
-            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on)"""
+        prefix = f"""WITH touched AS (
+            SELECT id, max(next_on) AS next_on, bool_or(falls) AS falls
+            FROM (SELECT r.obligation_id AS id, r.next_on, false AS falls FROM sweep_reminders r
+                  UNION ALL
+                  SELECT o.id, NULL, true FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
+                  WHERE {_FALLS_OVERDUE}) u
+            GROUP BY id),
+        marked AS (
+            UPDATE obligations o SET status = CASE WHEN t.falls THEN 'overdue' ELSE o.status END,
+                                     remind_on = coalesce(t.next_on, o.remind_on)
+            FROM touched t WHERE t.id = o.id
+            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
     else:
         marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
                       FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id WHERE {_FALLS_OVERDUE})"""
@@ -261,7 +288,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             SELECT o.grant_id, 3, o.id, :obligation_overdue,
                    '{{"due_on":"' || {sql.iso_date('o.due_on')} || '","kind":' || {sql.json_string('o.kind')}
                    || ',"number":' || o.number || '}}'
-            FROM {marked} o
+            FROM {marked} o {'WHERE o.falls' if sql.postgresql else ''}
         ) staged
     """), {"day": day, "by": _canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
            "obligation_overdue": OBLIGATION_OVERDUE})
@@ -270,48 +297,52 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             UPDATE obligations SET status = 'overdue'
             WHERE {_FALLS_OVERDUE.replace('o.', '')} AND grant_id IN (SELECT grant_id FROM sweep_claimed)
         """), {"day": day})
+        connection.execute(sa.text("""
+            UPDATE obligations SET remind_on = (SELECT r.next_on FROM sweep_reminders r
+                                                WHERE r.obligation_id = obligations.id)
+            WHERE id IN (SELECT obligation_id FROM sweep_reminders)
+        """))
 
 
 def _plus_days(sql: Dialect, column: str, days: int) -> str:
     return f"({column} + {days})" if sql.postgresql else f"date({column}, '{days:+d} days')"
 
 
-def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange,
-                     offsets: list[tuple[str, int]]) -> None:
-    """The obligations whose next reminder day is reached (or not placed yet): the highest
-    level each reached today, whether it is to be queued (no message at or above it: a
-    re-run or an earlier day queues nothing), and the trigger day of the level after it.
+def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offsets: list[tuple[str, int]]) -> None:
+    """The claimed grants' obligations whose reminders are due: the highest level each
+    reached today, and the trigger day of the level after it (NEVER after the last one, or
+    when the grant is over); then, in a table of their own, those to queue: no message at
+    or above that level yet (a re-run or an earlier day queues nothing).
 
     Staged first, so that the INSERT into messages never reads the table it writes (with a
     new store's statistics that would make the check quadratic)."""
     last = len(offsets) - 1
-    params: dict[str, object] = {"day": day, "never": NEVER, "first": part.first, "last": part.last}
+    params: dict[str, object] = {"day": day, "horizon": _horizon(day, offsets), "never": NEVER}
     rank_cases, next_cases = [], []
     for rank, (_level, offset) in reversed(list(enumerate(offsets))):
         params[f"reached_{rank}"] = day - dt.timedelta(days=offset)
         rank_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {rank}")
         following = ":never" if rank == last else _plus_days(sql, "o.due_on", offsets[rank + 1][1])
         next_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {following}")
-    rank = f"CASE {' '.join(rank_cases)} END"
     live = ", ".join(f"'{stage}'" for stage in LIVE_STAGES)
     final = ", ".join(f"'{stage}'" for stage in FINAL_STAGES)
-    dates = [sa.bindparam(name, type_=sa.Date) for name in params if name == "never" or name.startswith("reached_")]
-    connection.execute(sa.text(f"""
-        INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank, queue, due_on, next_on)
-        SELECT r.id, r.grant_id, r.level_rank,
-               r.level_rank IS NOT NULL AND NOT EXISTS (
-                   SELECT 1 FROM messages m WHERE m.obligation_id = r.id AND m.level_rank >= r.level_rank),
-               r.due_on, r.next_on
-        FROM (SELECT o.id, o.grant_id, o.due_on,
-                     CASE WHEN g.stage IN ({live}) THEN {rank} END AS level_rank,
-                     CASE WHEN g.stage IN ({final}) THEN :never
-                          {' '.join(next_cases)}
-                          ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END AS next_on
-              FROM obligations o JOIN grants g ON g.id = o.grant_id
-              WHERE o.{OPEN_OBLIGATION} AND (o.remind_on IS NULL OR o.remind_on <= :day)
-                AND o.remind = true AND o.grant_id {_IN_PART}
-                AND g.stage IN ({live}, {final})) r
-    """).bindparams(*dates), params)
+    reached = [sa.bindparam(name, type_=sa.Date) for name in params if name.startswith("reached_")]
+    connection.execute(_text(f"""
+        INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank, next_on)
+        SELECT o.id, o.grant_id,
+               CASE WHEN g.stage IN ({live}) THEN CASE {' '.join(rank_cases)} END END,
+               CASE WHEN g.stage IN ({final}) THEN :never {' '.join(next_cases)}
+                    ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END
+        FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id JOIN grants g ON g.id = o.grant_id
+        WHERE {_REMINDER_DUE} AND g.stage IN ({live}, {final})
+    """).bindparams(*reached), params)
+    connection.execute(sa.text("""
+        INSERT INTO sweep_queue (obligation_id, grant_id, level_rank)
+        SELECT r.obligation_id, r.grant_id, r.level_rank FROM sweep_reminders r
+        WHERE r.level_rank IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.obligation_id = r.obligation_id
+                                                     AND m.level_rank >= r.level_rank)
+    """))
 
 
 def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date,
@@ -327,7 +358,7 @@ def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date,
                               copy_authority)
         SELECT r.grant_id, CASE r.level_rank {' '.join(template_cases)} END, r.obligation_id,
                CASE r.level_rank {' '.join(level_cases)} END, r.level_rank, :day, 'queued', 0, r.level_rank = :last
-        FROM sweep_reminders r WHERE r.queue
+        FROM sweep_queue r
         ORDER BY r.obligation_id  -- two sweeps at once meet their common rows in the same order
         ON CONFLICT (obligation_id, level) DO NOTHING
     """
@@ -344,26 +375,6 @@ def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date,
     return {level: queued.get(level, 0) for level, _ in offsets}
 
 
-def _move_reminder_days(connection: sa.Connection, sql: Dialect) -> None:
-    """Each staged obligation is next looked at on the trigger day of its next level.
-
-    Only where the due date is still the one staged (a due date moved meanwhile leaves the
-    obligation to be placed again) and, on PostgreSQL, where no one else holds the row."""
-    if sql.postgresql:
-        connection.execute(sa.text("""
-            WITH free AS (SELECT o.id, r.next_on FROM obligations o
-                          JOIN sweep_reminders r ON r.obligation_id = o.id AND r.due_on = o.due_on
-                          ORDER BY o.id FOR NO KEY UPDATE OF o SKIP LOCKED)
-            UPDATE obligations SET remind_on = free.next_on FROM free WHERE obligations.id = free.id
-        """))
-    else:
-        connection.execute(sa.text("""
-            UPDATE obligations SET remind_on = (SELECT r.next_on FROM sweep_reminders r
-                                                WHERE r.obligation_id = obligations.id)
-            WHERE id IN (SELECT obligation_id FROM sweep_reminders)
-        """))
-
-
 def _record_run(connection: sa.Connection, day: dt.date, result: SweepResult) -> None:
     # Two sweeps of the same day at once: the first to commit keeps its summary.
     connection.execute(sa.text("""
@@ -375,7 +386,7 @@ def _record_run(connection: sa.Connection, day: dt.date, result: SweepResult) ->
 
 
 def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRange = EVERY_GRANT, *,
-               actor: str = "daily-sweep") -> SweepResult:
+               actor: str = "daily-sweep", at: dt.datetime | None = None) -> SweepResult:
     """Move the part's grants on, mark what fell overdue and journal both, queue the
     reminders: all in the session's transaction, committed (or rolled back) by the caller."""
     session.flush()
@@ -384,14 +395,15 @@ def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRa
     offsets = level_offsets(policy_of(settings))
     result = SweepResult(business_date=day)
     _create_staging(connection)
-    _claim(connection, sql, day, part)
+    _claim(connection, sql, day, _horizon(day, offsets), part)
+    # Before the moves, which keep a grant among the stages that remind (signature ->
+    # active -> closing): the reminders' levels do not depend on them.
+    _stage_reminders(connection, sql, day, offsets)
     _stage_moves(connection, day)
     _apply_moves(connection, day)
     _mark_overdue_and_stage_journal(connection, sql, day)
-    journal_sql.append_staged(connection, "sweep_journal", at=clock.now(), actor=actor)
-    _stage_reminders(connection, sql, day, part, offsets)
+    journal_sql.append_staged(connection, "sweep_journal", at=at or clock.now(), actor=actor)
     result.reminders = _queue_reminders(connection, sql, day, offsets)
-    _move_reminder_days(connection, sql)
     result.transitions_total, result.overdue = connection.execute(sa.text(
         "SELECT (SELECT count(*) FROM sweep_moves),"
         " (SELECT count(*) FROM sweep_journal WHERE obligation_id IS NOT NULL)")).one()
@@ -409,14 +421,13 @@ def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "d
     return result
 
 
-def plan(session: Session, day: dt.date) -> list[GrantRange]:
-    """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations are to be
-    looked at (counted no further), then grant-id ranges of about PART_GRANTS grants."""
+def plan(session: Session, day: dt.date, settings: Settings) -> list[GrantRange]:
+    """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations have
+    reminders due (counted no further), then grant-id ranges of about PART_GRANTS grants."""
+    horizon = _horizon(day, level_offsets(policy_of(settings)))
     work = session.execute(_text(f"""
-        SELECT count(*) FROM (SELECT 1 FROM obligations o
-                              WHERE o.{OPEN_OBLIGATION} AND (o.remind_on IS NULL OR o.remind_on <= :day)
-                              LIMIT {SPLIT_ABOVE + 1}) due
-    """), {"day": day}).scalar_one()
+        SELECT count(*) FROM (SELECT 1 FROM obligations o WHERE {_REMINDER_DUE} LIMIT {SPLIT_ABOVE + 1}) due
+    """), {"day": day, "horizon": horizon}).scalar_one()
     grants = session.scalar(sa.text("SELECT count(*) FROM grants"))
     if work <= SPLIT_ABOVE or grants <= PART_GRANTS:
         return [EVERY_GRANT]
@@ -435,15 +446,18 @@ def sweep_day(unit_of_work: Callable[[], AbstractContextManager[Session]], day: 
     is recorded once every part is committed. A failed part fails the day after the others
     finish: sweeping the day again does only what is left."""
     with unit_of_work() as session:
-        parts = plan(session, day)
+        parts = plan(session, day, settings)
+    at = clock.now()  # every part's events carry the same instant
 
     def run(part: GrantRange) -> SweepResult:
         with unit_of_work() as session:
-            return sweep_part(session, day, settings, part, actor=actor)
+            return sweep_part(session, day, settings, part, actor=actor, at=at)
 
     if workers > 1 and len(parts) > 1:
+        # Each part in a copy of this context: the clock frozen by the caller holds there too.
+        contexts = [contextvars.copy_context() for _ in parts]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-            results = list(pool.map(run, parts))
+            results = list(pool.map(lambda context, part: context.run(run, part), contexts, parts))
     else:
         results = [run(part) for part in parts]
     result = SweepResult.merged(day, results)

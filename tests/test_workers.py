@@ -134,8 +134,14 @@ def test_a_sweep_skips_the_grants_another_holds_and_the_next_one_does_them(portf
     second = run_sweep()
     assert first.overdue + second.overdue == expected
     assert scalar("SELECT count(*) FROM events WHERE kind = 'obligation_overdue'") == expected
-    # Reminders need no grant lock: the first sweep queued them all, the second none again.
-    assert sum(second.reminders.values()) == 0
+    # Reminders follow the grant lock too: the first sweep queued those of the grants it
+    # held, the second the others; none twice, none left behind.
+    with unit_of_work() as session:
+        reminded = session.execute(sa.text("SELECT grant_id FROM messages WHERE queued_on = :d"), {"d": DAY})
+        by_second = set(reminded.scalars()) & set(held)
+    assert sum(second.reminders.values()) > 0 and by_second
+    assert scalar("SELECT count(DISTINCT obligation_id) FROM messages") == scalar("SELECT count(*) FROM messages")
+    assert sum(run_sweep().reminders.values()) == 0
     assert breaks() == []
 
 
