@@ -116,6 +116,21 @@ recorded AS (
 SELECT summary::text FROM summary
 """
 
+def _queued(source: str) -> str:
+    """The CTE queueing the reminders of `source` (rows: id, grant_id, level_rank)."""
+    return f"""
+queued AS (
+    INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
+                          copy_authority)
+    SELECT r.grant_id, (ARRAY[:template_0, :template_1, :template_2, :template_3])[r.level_rank + 1], r.id,
+           (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
+           r.level_rank = 3
+    {source}
+    ON CONFLICT (obligation_id, level) DO NOTHING
+    RETURNING level
+),"""
+
+
 FLOOR_SQL = _MOVES_AND_JOURNAL + """
 queued_before AS MATERIALIZED (    -- read once, before this statement adds any
     SELECT obligation_id, max(level_rank) AS top FROM messages
@@ -128,19 +143,18 @@ reached AS (
     FROM obligations o JOIN grants g ON g.id = o.grant_id
     WHERE o.remind AND o.status IN ('pending', 'overdue')
       AND g.stage IN ('prefecture', 'signature', 'active', 'closing') AND o.due_on <= :reached_0
-),
-queued AS (
-    INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
-                          copy_authority)
-    SELECT r.grant_id, (ARRAY[:template_0, :template_1, :template_2, :template_3])[r.level_rank + 1], r.id,
-           (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
-           r.level_rank = 3
-    FROM reached r LEFT JOIN queued_before q ON q.obligation_id = r.id
-    WHERE q.top IS NULL OR q.top < r.level_rank
-    ON CONFLICT (obligation_id, level) DO NOTHING
-    RETURNING level
-),
-""" + _SUMMARY
+),""" + _queued("""FROM reached r LEFT JOIN queued_before q ON q.obligation_id = r.id
+    WHERE q.top IS NULL OR q.top < r.level_rank""") + _SUMMARY
+
+BOUNDED_FLOOR_SQL = _MOVES_AND_JOURNAL + """
+reached AS (
+    SELECT o.id, o.grant_id,
+           CASE o.due_on WHEN :reached_3 THEN 3 WHEN :reached_2 THEN 2 WHEN :reached_1 THEN 1 ELSE 0 END AS level_rank
+    FROM obligations o JOIN grants g ON g.id = o.grant_id
+    WHERE o.remind AND o.status IN ('pending', 'overdue')
+      AND o.due_on IN (:reached_0, :reached_1, :reached_2, :reached_3)
+      AND g.stage IN ('prefecture', 'signature', 'active', 'closing')
+),""" + _queued("FROM reached r") + _SUMMARY
 
 BOUNDED_FLOOR_SQL = _MOVES_AND_JOURNAL + """
 reached AS (

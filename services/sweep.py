@@ -421,20 +421,22 @@ def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "d
     return result
 
 
-def plan(session: Session, day: dt.date, settings: Settings) -> list[GrantRange]:
+def plan(session: Session, day: dt.date, settings: Settings, workers: int = 1) -> list[GrantRange]:
     """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations have
-    reminders due (counted no further), then grant-id ranges of about PART_GRANTS grants."""
+    reminders due (counted no further), then grant-id ranges of about PART_GRANTS grants,
+    at least one per worker."""
     horizon = _horizon(day, level_offsets(policy_of(settings)))
     work = session.execute(_text(f"""
         SELECT count(*) FROM (SELECT 1 FROM obligations o WHERE {_REMINDER_DUE} LIMIT {SPLIT_ABOVE + 1}) due
     """), {"day": day, "horizon": horizon}).scalar_one()
-    grants = session.scalar(sa.text("SELECT count(*) FROM grants"))
-    if work <= SPLIT_ABOVE or grants <= PART_GRANTS:
+    if work <= SPLIT_ABOVE:
         return [EVERY_GRANT]
+    grants = session.scalar(sa.text("SELECT count(*) FROM grants"))
+    parts = max(workers, -(-grants // PART_GRANTS))
     firsts = list(session.scalars(sa.text("""
         SELECT min(id) FROM (SELECT id, ntile(:parts) OVER (ORDER BY id) AS part FROM grants) numbered
         GROUP BY part ORDER BY 1
-    """), {"parts": -(-grants // PART_GRANTS)}))
+    """), {"parts": parts}))
     # The ranges cover every id: a grant added meanwhile falls in the first or last one.
     bounds = [0, *firsts[1:], MAX_GRANT_ID + 1]
     return [GrantRange(lo, hi - 1) for lo, hi in zip(bounds, bounds[1:])]
@@ -446,7 +448,7 @@ def sweep_day(unit_of_work: Callable[[], AbstractContextManager[Session]], day: 
     is recorded once every part is committed. A failed part fails the day after the others
     finish: sweeping the day again does only what is left."""
     with unit_of_work() as session:
-        parts = plan(session, day, settings)
+        parts = plan(session, day, settings, workers)
     at = clock.now()  # every part's events carry the same instant
 
     def run(part: GrantRange) -> SweepResult:

@@ -4,7 +4,6 @@ two sweeps at once. On both stores unless said otherwise."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +16,7 @@ from grantflow.settings import get_settings
 from grantflow.synthetic import generate
 from services import journal, obligations, sweep
 from services.grants import get_grant
-from tests.support import INNOSPRINT, empty_store, scalar, sign_both
+from tests.support import INNOSPRINT, at_once, empty_store, scalar, sign_both
 
 D = dt.date
 
@@ -224,23 +223,7 @@ def test_a_failed_part_leaves_the_day_to_be_swept_again_which_does_only_what_is_
 def test_two_sweeps_in_parts_at_once_do_the_day_once(postgres_store, small_parts):
     with unit_of_work() as session:
         generate(session, 200, seed=7)
-    barrier = threading.Barrier(2)
-    results: list[sweep.SweepResult] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            results.append(run_day(D(2019, 7, 1), workers=2))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
+    results = at_once(lambda: run_day(D(2019, 7, 1), workers=2), lambda: run_day(D(2019, 7, 1), workers=2))
     together = state()
     overdue = sum(r.overdue for r in results)
     queued = sum(sum(r.reminders.values()) for r in results)

@@ -20,7 +20,7 @@ from grantflow.settings import get_settings
 from grantflow.synthetic import generate
 from grantflow.wiring import mail_gateway
 from services import journal, mailing, sweep
-from tests.support import AtMessage, scalar
+from tests.support import AtMessage, at_once, scalar
 
 DAY = dt.date(2019, 2, 1)
 GRANTS = 200
@@ -40,28 +40,6 @@ def send_all(**kwargs) -> mailing.SendResult:
 def breaks() -> list[journal.Break]:
     with unit_of_work() as session:
         return journal.verify(session)
-
-
-def at_once(*jobs):
-    """Run the jobs in threads released together; return their results in order."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-    errors: list[BaseException] = []
-
-    def run(i, job):
-        try:
-            barrier.wait()
-            results[i] = job()
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
-    return results
 
 
 @pytest.fixture
