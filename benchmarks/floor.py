@@ -1,10 +1,22 @@
-"""The floor of the daily sweep: the same day's work as ONE hand-written PostgreSQL statement.
+"""The floors of the daily sweep: a day's work as ONE hand-written PostgreSQL statement.
 
 What services/sweep.py does (moves, overdue marks, their hash-chained journal events,
 reminders at the highest level reached, the sweep_runs row), written as data-modifying
 CTEs in one statement, in one transaction, for one worker: no claims, no staging tables,
 nothing returned but a summary. It computes the same hashes (same instant and actor), so
-the benchmark compares the two stores row for row.
+the benchmark compares the stores row for row.
+
+Two floors:
+- `FLOOR_SQL`, the full floor: the same algorithm as the application before issue 16
+  (every open obligation due up to 7 days ahead, against every reminder queued). Right
+  on any day: the floor of the catch-up day.
+- `BOUNDED_FLOOR_SQL`, the best hand-written SQL for a steady-state day (the day after a
+  sweep): every read bounded by the day on an index (pending obligations due before the
+  day, active grants whose end passed, and for the reminders only the obligations due
+  exactly 7 days ahead, today, 7 and 21 days ago: `due_on IN (...)`), reminders queued
+  with ON CONFLICT and no look at the queue. It only sees the levels crossed today, so it
+  is wrong after a gap or for an obligation created with past due dates: a floor, not a
+  sweep.
 
 The reminder ladder is the default one (7 days before, on the day, 7 and 21 days late);
 run.py checks that the settings have not changed it.
@@ -25,7 +37,7 @@ from services.journal_sql import padded_keys
 LADDER = (("before", -7, "reminder_before"), ("due", 0, "reminder_due"),
           ("late_7", 7, "reminder_late"), ("late_21", 21, "reminder_late"))
 
-FLOOR_SQL = """
+_MOVES_AND_JOURNAL = """
 WITH RECURSIVE
 started AS (                       -- signature -> active (and -> closing when already ended)
     UPDATE grants g SET stage = CASE WHEN g.ends_on < :day THEN 'closing' ELSE 'active' END
@@ -86,29 +98,9 @@ journalled AS (
     INSERT INTO events (grant_id, seq, at, business_date, actor, kind, payload, prev_hash, hash, alg)
     SELECT grant_id, seq, :at, :day, :actor, kinds[k], payloads[k]::json, prev_hash, hash, 'hmac-sha256' FROM chain
 ),
-queued_before AS MATERIALIZED (    -- read once, before this statement adds any
-    SELECT obligation_id, max(level_rank) AS top FROM messages
-    WHERE obligation_id IS NOT NULL GROUP BY obligation_id
-),
-reached AS (
-    SELECT o.id, o.grant_id,
-           CASE WHEN o.due_on <= :reached_3 THEN 3 WHEN o.due_on <= :reached_2 THEN 2
-                WHEN o.due_on <= :reached_1 THEN 1 ELSE 0 END AS level_rank
-    FROM obligations o JOIN grants g ON g.id = o.grant_id
-    WHERE o.remind AND o.status IN ('pending', 'overdue')
-      AND g.stage IN ('prefecture', 'signature', 'active', 'closing') AND o.due_on <= :reached_0
-),
-queued AS (
-    INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
-                          copy_authority)
-    SELECT r.grant_id, (ARRAY[:template_0, :template_1, :template_2, :template_3])[r.level_rank + 1], r.id,
-           (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
-           r.level_rank = 3
-    FROM reached r LEFT JOIN queued_before q ON q.obligation_id = r.id
-    WHERE q.top IS NULL OR q.top < r.level_rank
-    ON CONFLICT (obligation_id, level) DO NOTHING
-    RETURNING level
-),
+"""
+
+_SUMMARY = """
 summary AS (
     SELECT json_build_object(
         'business_date', to_char(CAST(:day AS date), 'YYYY-MM-DD'),
@@ -129,9 +121,71 @@ recorded AS (
 SELECT summary::text FROM summary
 """
 
+def _queued(source: str) -> str:
+    """The CTE queueing the reminders of `source` (rows: id, grant_id, level_rank)."""
+    return f"""
+queued AS (
+    INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
+                          copy_authority)
+    SELECT r.grant_id, (ARRAY[:template_0, :template_1, :template_2, :template_3])[r.level_rank + 1], r.id,
+           (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
+           r.level_rank = 3
+    {source}
+    ON CONFLICT (obligation_id, level) DO NOTHING
+    RETURNING level
+),"""
 
-def floor_sweep(connection: sa.Connection, day: dt.date, at: dt.datetime, actor: str) -> dict[str, object]:
-    """Run the floor statement in the connection's transaction; return its summary."""
+
+FLOOR_SQL = _MOVES_AND_JOURNAL + """
+queued_before AS MATERIALIZED (    -- read once, before this statement adds any
+    SELECT obligation_id, max(level_rank) AS top FROM messages
+    WHERE obligation_id IS NOT NULL GROUP BY obligation_id
+),
+reached AS (
+    SELECT o.id, o.grant_id,
+           CASE WHEN o.due_on <= :reached_3 THEN 3 WHEN o.due_on <= :reached_2 THEN 2
+                WHEN o.due_on <= :reached_1 THEN 1 ELSE 0 END AS level_rank
+    FROM obligations o JOIN grants g ON g.id = o.grant_id
+    WHERE o.remind AND o.status IN ('pending', 'overdue')
+      AND g.stage IN ('prefecture', 'signature', 'active', 'closing') AND o.due_on <= :reached_0
+),""" + _queued("""FROM reached r LEFT JOIN queued_before q ON q.obligation_id = r.id
+    WHERE q.top IS NULL OR q.top < r.level_rank""") + _SUMMARY
+
+BOUNDED_FLOOR_SQL = _MOVES_AND_JOURNAL + """
+reached AS (
+    SELECT o.id, o.grant_id,
+           CASE o.due_on WHEN :reached_3 THEN 3 WHEN :reached_2 THEN 2 WHEN :reached_1 THEN 1 ELSE 0 END AS level_rank
+    FROM obligations o JOIN grants g ON g.id = o.grant_id
+    WHERE o.remind AND o.status IN ('pending', 'overdue')
+      AND o.due_on IN (:reached_0, :reached_1, :reached_2, :reached_3)
+      AND g.stage IN ('prefecture', 'signature', 'active', 'closing')
+),""" + _queued("FROM reached r") + _SUMMARY
+
+BOUNDED_FLOOR_SQL = _MOVES_AND_JOURNAL + """
+reached AS (
+    SELECT o.id, o.grant_id,
+           CASE o.due_on WHEN :reached_3 THEN 3 WHEN :reached_2 THEN 2 WHEN :reached_1 THEN 1 ELSE 0 END AS level_rank
+    FROM obligations o JOIN grants g ON g.id = o.grant_id
+    WHERE o.remind AND o.status IN ('pending', 'overdue')
+      AND o.due_on IN (:reached_0, :reached_1, :reached_2, :reached_3)
+      AND g.stage IN ('prefecture', 'signature', 'active', 'closing')
+),
+queued AS (
+    INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
+                          copy_authority)
+    SELECT r.grant_id, (ARRAY[:template_0, :template_1, :template_2, :template_3])[r.level_rank + 1], r.id,
+           (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
+           r.level_rank = 3
+    FROM reached r
+    ON CONFLICT (obligation_id, level) DO NOTHING
+    RETURNING level
+),
+""" + _SUMMARY
+
+
+def floor_sweep(connection: sa.Connection, day: dt.date, at: dt.datetime, actor: str, *,
+                bounded: bool = False) -> dict[str, object]:
+    """Run a floor statement in the connection's transaction; return its summary."""
     head = ",".join(_canonical(v) for v in (at.astimezone(dt.timezone.utc).isoformat(), at.date().isoformat(), actor))
     ipad, opad = padded_keys(journal_key(get_settings()))
     params: dict[str, object] = {"day": day, "at": at, "actor": actor, "head": head, "genesis": GENESIS,
@@ -140,5 +194,5 @@ def floor_sweep(connection: sa.Connection, day: dt.date, at: dt.datetime, actor:
         params |= {f"reached_{rank}": day - dt.timedelta(days=offset), f"level_{rank}": level,
                    f"template_{rank}": template}
     dates = [sa.bindparam(name, type_=sa.Date) for name in params if name == "day" or name.startswith("reached_")]
-    statement = sa.text(FLOOR_SQL).bindparams(*dates, sa.bindparam("at", type_=Instant))
+    statement = sa.text(BOUNDED_FLOOR_SQL if bounded else FLOOR_SQL).bindparams(*dates, sa.bindparam("at", type_=Instant))
     return json.loads(connection.execute(statement, params).scalar_one())

@@ -8,8 +8,9 @@ allocates, psycopg's and libpq's result buffers included (tracemalloc would see 
 Python objects). Elapsed time is time.perf_counter() around the measured work; SQL
 statements are counted by a before_cursor_execute listener on the engine.
 
-    python benchmarks/measure.py sweep    URL DAY          the application's sweep (services.sweep)
-    python benchmarks/measure.py floor    URL DAY          the one-statement floor (benchmarks/floor.py)
+    python benchmarks/measure.py sweep    URL DAY [WORKERS]  the application's sweep (services.sweep.sweep_day)
+    python benchmarks/measure.py floor    URL DAY          the full one-statement floor (benchmarks/floor.py)
+    python benchmarks/measure.py bounded  URL DAY          the bounded one-statement floor of a steady-state day
     python benchmarks/measure.py mail     URL PORT COUNT BATCH DAY   services.mailing.send_queued, SmtpGateway
     python benchmarks/measure.py smtplib  URL PORT COUNT DAY         the same messages, raw smtplib, one connection
 """
@@ -83,9 +84,10 @@ def _engine(url: str):
     return engine, statements
 
 
-def sweep(url: str, day: str, floor: bool = False) -> dict[str, object]:
+def sweep(url: str, day: str, workers: str = "2", floor: str | None = None) -> dict[str, object]:
     from sqlalchemy.orm import Session
 
+    from db.session import unit_of_work
     from grantflow import clock
     from grantflow.settings import get_settings
     from services import sweep as sweeps
@@ -105,10 +107,12 @@ def sweep(url: str, day: str, floor: bool = False) -> dict[str, object]:
         start = time.perf_counter()
         with Session(engine) as session:
             if floor:
-                summary = floor_sweep(session.connection(), business_date, clock.now(), "daily-sweep")
+                summary = floor_sweep(session.connection(), business_date, clock.now(), "daily-sweep",
+                                      bounded=floor == "bounded")
+                session.commit()
             else:
-                summary = sweeps.sweep(session, business_date, get_settings()).as_dict()
-            session.commit()
+                result = sweeps.sweep_day(unit_of_work, business_date, get_settings(), workers=int(workers))
+                summary = result.as_dict() | {"parts": result.parts}
         seconds = time.perf_counter() - start
     slowest = sorted(engine.info_timings[-statements[0]:], reverse=True)[:5]  # type: ignore[attr-defined]
     return {"seconds": round(seconds, 3), "statements": statements[0], "peak_mib": memory.peak_mib,
@@ -178,8 +182,8 @@ def main(argv: list[str]) -> None:
     what, *args = argv
     if what == "sweep":
         out = sweep(*args)
-    elif what == "floor":
-        out = sweep(*args, floor=True)
+    elif what in ("floor", "bounded"):
+        out = sweep(*args, floor=what)
     elif what == "mail":
         out = mail(*args)
     elif what == "smtplib":

@@ -12,12 +12,16 @@ and dropped at the end, even after a failure. For each size N:
    template. Two copies of it (CREATE DATABASE ... TEMPLATE): one for the application,
    one for the floor.
 2. The catch-up sweep of --day (the first sweep over that portfolio: every obligation
-   already past due is marked, journalled and reminded), then the next day's sweep
-   (steady state), each measured in a fresh process (benchmarks/measure.py): elapsed
-   time, SQL statements, peak resident memory added by the sweep.
-3. The floor, beside it: the same work as one hand-written SQL statement
-   (benchmarks/floor.py), same measurements; then the two stores are compared table by
-   table (stages, obligations, reminders, events with their hashes): "same" means equal.
+   already past due is marked, journalled and reminded; split in parts run --workers at a
+   time), then --steady-days days one after the other (steady state, median kept), each
+   measured in a fresh process (benchmarks/measure.py): elapsed time, SQL statements,
+   peak resident memory added by the sweep.
+3. The floors, beside it (benchmarks/floor.py), same measurements: for the catch-up the
+   full floor (the same algorithm as one hand-written statement); for the steady-state
+   days the bounded floor (the best hand-written statement for such a day: every read
+   bounded by the day), and the full floor once on a copy, for the first of them. After
+   each day the application's store and the floor's are compared table by table (stages,
+   obligations, reminders, events with their hashes): "same" means equal.
 
 Mail: --mail-messages queued reminders (from a 1,000-grant portfolio) sent to an aiosmtpd
 server running in its own process, by services.mailing.send_queued through the SMTP
@@ -177,24 +181,47 @@ def ratio(value: float, floor: float) -> float | None:
 
 
 def bench_sweeps(dbs: Databases, sizes: list[int], day: dt.date, verify_up_to: int,
-                 keep_templates: set[int]) -> list[dict[str, Any]]:
+                 keep_templates: set[int], steady_days: int, workers: int) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
         log(f"sweep: generating {n:,} grants")
         setup = populate(dbs.create(f"tpl_{n}"), n)
-        row: dict[str, Any] = {"grants": n, "generate_seconds": round(setup, 1)}
+        row: dict[str, Any] = {"grants": n, "generate_seconds": round(setup, 1), "workers": workers}
         app_url, floor_url = dbs.create(f"app_{n}", f"tpl_{n}"), dbs.create(f"floor_{n}", f"tpl_{n}")
-        for phase, when in (("catch_up", day), ("next_day", day + dt.timedelta(days=1))):
-            log(f"sweep: {n:,} grants, {phase} {when}: floor")
+
+        def compare(phase: str, when: dt.date, floor_kind: str) -> dict[str, Any]:
+            log(f"sweep: {n:,} grants, {phase} {when}: {floor_kind} floor")
             dbs.checkpoint()
-            floor = child("floor", floor_url, when.isoformat())
+            floor = child(floor_kind, floor_url, when.isoformat())
             log(f"sweep: {n:,} grants, {phase} {when}: application")
             dbs.checkpoint()
-            app = child("sweep", app_url, when.isoformat())
+            app = child("sweep", app_url, when.isoformat(), str(workers))
             same = fingerprints(app_url) == fingerprints(floor_url)
-            row[phase] = {"day": when.isoformat(), "app": app, "floor": floor, "same_outcome": same,
-                          "time_ratio": ratio(app["seconds"], floor["seconds"])}
-            log(f"  app {app['seconds']} s, floor {floor['seconds']} s, same outcome: {same}")
+            log(f"  app {app['seconds']} s ({app['summary'].get('parts', 1)} parts), "
+                f"floor {floor['seconds']} s, same outcome: {same}")
+            return {"day": when.isoformat(), "app": app, "floor": floor, "floor_kind": floor_kind,
+                    "same_outcome": same, "time_ratio": ratio(app["seconds"], floor["seconds"])}
+
+        # The catch-up against the full floor (the bounded one cannot catch up).
+        row["catch_up"] = compare("catch_up", day, "floor")
+        # The steady state against the bounded floor; the full floor once beside it, on a copy.
+        dbs.create(f"full_{n}", f"floor_{n}")
+        dbs.checkpoint()
+        full = child("floor", dbs.url(f"full_{n}"), (day + dt.timedelta(days=1)).isoformat())
+        dbs.drop(f"full_{n}")
+        days = [compare("steady", day + dt.timedelta(days=k), "bounded") for k in range(1, steady_days + 1)]
+        row["next_day"] = days[0] | {"full_floor": full, "full_floor_ratio": ratio(days[0]["app"]["seconds"],
+                                                                                    full["seconds"])}
+        app_median = statistics.median(d["app"]["seconds"] for d in days)
+        floor_median = statistics.median(d["floor"]["seconds"] for d in days)
+        row["steady_state"] = {
+            "days": [d["day"] for d in days], "app_seconds": [d["app"]["seconds"] for d in days],
+            "floor_seconds": [d["floor"]["seconds"] for d in days], "app_median": app_median,
+            "bounded_floor_median": floor_median, "time_ratio": ratio(app_median, floor_median),
+            "full_floor_next_day": full["seconds"], "same_outcome": all(d["same_outcome"] for d in days),
+            "peak_mib": max(d["app"]["peak_mib"] for d in days),
+            "statements": max(d["app"]["statements"] for d in days),
+            "reminders": [sum(d["app"]["summary"]["reminders"].values()) for d in days]}
         if n <= verify_up_to:
             row["journal_breaks"] = verify_journal(app_url)
         dbs.drop(f"app_{n}")
@@ -385,21 +412,35 @@ def table(results: dict[str, Any]) -> str:
              f"load average at start {', '.join(f'{x:.1f}' for x in m['load_average_at_start'])}, "
              f"at end {', '.join(f'{x:.1f}' for x in results['load_average_at_end'])} "
              "(other work on the machine shares its cores)", ""]
-    for phase, title in (("catch_up", "Daily sweep, catch-up: the first sweep over the portfolio"),
-                         ("next_day", "Daily sweep, the next day (steady state)")):
+    for phase, title in (("catch_up", "Daily sweep, catch-up: the first sweep over the portfolio, against the full floor"),
+                         ("next_day", "Daily sweep, the next day (steady state), against the bounded floor")):
         rows = [r for r in results["sweep"] if phase in r]
         if not rows:
             continue
         lines += [f"{title} ({rows[0][phase]['day']})",
-                  f"{'grants':>8} {'sweep s':>8} {'floor s':>8} {'ratio':>6} {'statements':>11} "
+                  f"{'grants':>8} {'sweep s':>8} {'floor s':>8} {'ratio':>6} {'parts':>5} {'statements':>11} "
                   f"{'peak MiB':>11} {'moved':>6} {'overdue':>8} {'reminders':>9}  same"]
         for r in rows:
             p = r[phase]
             a, f = p["app"], p["floor"]
-            lines.append(f"{r['grants']:>8,} {a['seconds']:>8.2f} {f['seconds']:>8.2f} {p['time_ratio']:>5.2f}x "
+            lines.append(f"{r['grants']:>8,} {a['seconds']:>8.3f} {f['seconds']:>8.3f} {p['time_ratio']:>5.2f}x "
+                         f"{a['summary'].get('parts', 1):>5} "
                          f"{a['statements']:>6} / {f['statements']:<2} {a['peak_mib']:>5.1f} / {f['peak_mib']:<4.1f} "
                          f"{a['summary']['transitions']:>6} {a['summary']['overdue']:>8,} "
                          f"{sum(a['summary']['reminders'].values()):>9,}  {'yes' if p['same_outcome'] else 'NO'}")
+        lines.append("")
+    rows = [r for r in results["sweep"] if "steady_state" in r]
+    if rows:
+        k = len(rows[0]["steady_state"]["days"])
+        lines += [f"Daily sweep, steady state: median of {k} days ({rows[0]['steady_state']['days'][0]} to "
+                  f"{rows[0]['steady_state']['days'][-1]})",
+                  f"{'grants':>8} {'sweep s':>8} {'bounded floor s':>16} {'ratio':>6} {'full floor s (1st day)':>23} "
+                  f"{'peak MiB':>9}  same"]
+        for r in rows:
+            st = r["steady_state"]
+            lines.append(f"{r['grants']:>8,} {st['app_median']:>8.3f} {st['bounded_floor_median']:>16.3f} "
+                         f"{st['time_ratio']:>5.2f}x {st['full_floor_next_day']:>23.3f} {st['peak_mib']:>9.1f}  "
+                         f"{'yes' if st['same_outcome'] else 'NO'}")
         lines.append("")
     if results.get("mail"):
         mail = results["mail"]
@@ -421,7 +462,9 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"{r['grants']:>8,} {r['flow_seconds']:>7.2f} {r['task_runs']:>10} {r['flow_runs']:>10}  "
                          f"{r['state']}")
         lines.append("")
-    lines.append("ratio: elapsed time over the floor's. peak MiB: resident memory added by the measured work in a "
+    lines.append("ratio: elapsed time over the floor's (full floor: the same algorithm in one statement; bounded "
+                 "floor: the steady-state day with every read bounded by the day). parts: transactions of the sweep.")
+    lines.append("peak MiB: resident memory added by the measured work in a "
                  "fresh process (VmHWM). same: both stores equal table by table, journal hashes included.")
     return "\n".join(lines)
 
@@ -437,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="two sizes for the Prefect run, among --sizes; empty to skip")
     parser.add_argument("--prefect-grant-runs", type=int, default=0,
                         help="max_grant_runs passed to the flow (per-grant evaluation/closure subflows)")
+    parser.add_argument("--steady-days", type=int, default=7, help="steady-state days swept after the catch-up")
+    parser.add_argument("--workers", type=int, default=2, help="parts of a large sweep run at once")
     parser.add_argument("--verify-up-to", type=int, default=10_000,
                         help="run journal.verify on the application's store up to this size")
     parser.add_argument("--admin-url", default=os.environ.get("GRANTFLOW_BENCH_PG", DEFAULT_ADMIN))
@@ -462,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
                                "sizes": sizes, "day": args.day}
     try:
         results["sweep"] = [] if "sweep" in skip else bench_sweeps(
-            dbs, sizes, day, args.verify_up_to, set(prefect_sizes) if "prefect" not in skip else set())
+            dbs, sizes, day, args.verify_up_to, set(prefect_sizes) if "prefect" not in skip else set(),
+            args.steady_days, args.workers)
         if "mail" not in skip:
             results["mail"] = bench_mail(dbs, day, args.mail_messages, args.repeat,
                                          args.mail_batch or mailing.MAIL_BATCH)

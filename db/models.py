@@ -67,6 +67,9 @@ class Association(Base):
 
 class Grant(Base):
     __tablename__ = "grants"
+    # The sweep's bounded read of conventions that ended: only active grants, by their end.
+    __table_args__ = (sa.Index("ix_grants_active_ends_on", "ends_on", postgresql_where=sa.text("stage = 'active'"),
+                               sqlite_where=sa.text("stage = 'active'")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -187,6 +190,9 @@ class Instalment(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
+OPEN_OBLIGATION = "status IN ('pending', 'overdue')"
+
+
 class Obligation(Base):
     """Something due, from someone, by a date: the table every reminder is computed from."""
 
@@ -194,6 +200,8 @@ class Obligation(Base):
     __table_args__ = (
         sa.UniqueConstraint("grant_id", "kind", "number"),
         sa.Index("ix_obligations_open_due", "status", "due_on"),
+        sa.Index("ix_obligations_remind_on", "remind_on", "due_on", postgresql_where=sa.text(OPEN_OBLIGATION),
+                 sqlite_where=sa.text(OPEN_OBLIGATION)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -207,6 +215,18 @@ class Obligation(Base):
     done_on: Mapped[dt.date | None]
     # Some obligations are informative (the prefect's control window): no reminder.
     remind: Mapped[bool] = mapped_column(default=True)
+    # The day the daily sweep next looks at this obligation (its next reminder level's
+    # trigger day), so that a day reads only what falls due that day. NULL: not placed on
+    # its ladder yet (new, or its due date changed), the next sweep places it. Only a hint:
+    # the reminders already queued decide what is queued (services.sweep).
+    remind_on: Mapped[dt.date | None]
+
+
+@sa.event.listens_for(Obligation.due_on, "set")
+def _replace_on_ladder(target: Obligation, value: dt.date, old: object, initiator: object) -> None:
+    """Whoever moves a due date (an avenant, a fact that sets it), the sweep looks again."""
+    if value != old:
+        target.remind_on = None
 
 
 class Report(Base):

@@ -43,6 +43,10 @@ def get_engine() -> sa.Engine:
     return engine_for(get_settings().resolved_database_url)
 
 
+def is_postgresql_url(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     titre_payment_days: int = 30  # a titre de recette is paid within 30 days (then the next working day)
     # Payments: instalments claimed per transaction by a payment run (one bank batch per run).
     payment_claim_batch: int = 500
+    # The daily sweep: parts of a large day run at once on PostgreSQL (SQLite: one at a time).
+    sweep_workers: int = 2
 
     @property
     def resolved_database_url(self) -> str:

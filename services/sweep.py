@@ -6,32 +6,53 @@ and the obligations to mark are staged in temporary tables, applied from there, 
 journalled by one INSERT ... SELECT that computes the hash chain in SQL
 (`services.journal_sql`). Memory does not grow with the number of grants.
 
+A day reads what is due that day, not the whole portfolio: every read goes through an
+index bounded by the day. Each open obligation carries `remind_on`, the trigger day of its
+next reminder level, so the reminders read the obligations whose `remind_on` is reached;
+one whose `remind_on` is NULL (new, or its due date moved) is read once its first level
+is reached, and placed then. The overdue marks read the pending obligations due before
+the day; the moves read the active grants whose end passed and the grants waiting at
+signature. An obligation is written once a day at most (its overdue mark and its next
+reminder day in one UPDATE).
+
 Running it again for the same day, or for an earlier day, changes nothing more:
-transitions and overdue marks only move forward, and a reminder is unique per
-(obligation, level) and never queued below a level already queued.
+transitions and overdue marks only move forward, a reminder is unique per (obligation,
+level) and never queued below a level already queued, and `remind_on` only says when to
+look again (what is queued is decided by the reminders already there). A gap of several
+days is caught up: an obligation's `remind_on` stays reached until a sweep queues its
+highest level reached; an obligation created with past due dates is NULL and due, so
+reminded at the highest level it reached.
+
+A large day (the first sweep of a portfolio, days without a sweep) is split by grant-id
+ranges (`plan`), each part in its own transaction (`sweep_part`), several at once on
+PostgreSQL (`sweep_day`): every part is idempotent, so a crash leaves the day to be swept
+again, which does only what is left.
 
 Several sweeps at once (PostgreSQL): a grant's journal is written by whoever holds the
 grant's row lock. Each sweep first claims, in one statement with `FOR NO KEY UPDATE SKIP
 LOCKED`, the grants it has something to change for today (a move, an obligation past
-due); a second sweep started at the same time skips the grants the first holds, which
-the first one does. The statements after the claim see everything committed before it,
-so nothing is done twice. Reminders need no grant lock: the unique (obligation, level)
-key with ON CONFLICT DO NOTHING keeps one each, whichever sweep inserts it first (two
-sweeps started together typically split the day that way: one marks and journals, the
-other queues the reminders). A grant locked by someone else's transaction at that moment
-(an operator recording a report) is left for the next sweep: every condition is "on or
-before the day", so the next sweep catches up. On SQLite the write lock (BEGIN
+due, a reminder due); a second sweep started at the same time skips the grants the first
+holds, which the first one does, so a grant's obligations are written by one sweep and
+never waited for. The statements after the claim see everything committed before it, so
+nothing is done twice; the unique (obligation, level) key with ON CONFLICT DO NOTHING
+keeps one reminder each in any case. A grant locked by someone else's transaction at that
+moment (an operator recording a report) is left for the next sweep: every condition is
+"on or before the day", so the next sweep catches up. On SQLite the write lock (BEGIN
 IMMEDIATE) serialises sweeps instead.
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import SweepRun
+from db.models import OPEN_OBLIGATION, SweepRun
 from db.types import Instant
 from domain.lifecycle import Stage
 from domain.obligations import DUE, ReminderPolicy, reminder_schedule
@@ -41,12 +62,30 @@ from services import journal_sql
 from services.journal import _canonical
 from services.journal_sql import Dialect
 
-OPEN = ("pending", "overdue")
 LIVE_STAGES = (Stage.PREFECTURE.value, Stage.SIGNATURE.value, Stage.ACTIVE.value, Stage.CLOSING.value)
+# A grant there reminds no more: its obligations leave the sweep's reads for good.
+FINAL_STAGES = (Stage.CLOSED.value, Stage.REJECTED.value)
+# remind_on of an obligation whose whole ladder is queued (or whose grant is over).
+NEVER = dt.date.max
 # SweepResult keeps the first transitions (by stage then reference) and counts them all.
 TRANSITIONS_LISTED = 1000
 STAGE_CHANGED, OBLIGATION_OVERDUE = "stage_changed", "obligation_overdue"
 SWEPT_BY = "daily-sweep"  # the "by" of a stage_changed payload, whoever the actor
+# A day with more obligations to look at than this is split in parts of PART_GRANTS grants.
+SPLIT_ABOVE = 20_000
+PART_GRANTS = 10_000
+MAX_GRANT_ID = 2**31 - 1  # INTEGER keys
+
+
+@dataclass(frozen=True)
+class GrantRange:
+    """The grants of one part of a day's sweep: ids from `first` to `last`, both included."""
+
+    first: int = 0
+    last: int = MAX_GRANT_ID
+
+
+EVERY_GRANT = GrantRange()
 
 
 @dataclass
@@ -57,11 +96,28 @@ class SweepResult:
     transitions_total: int = 0
     overdue: int = 0
     reminders: dict[str, int] = field(default_factory=dict)  # level -> queued
+    parts: int = 1
 
     def as_dict(self) -> dict[str, object]:
         return {"business_date": self.business_date.isoformat(),
                 "transitions": max(self.transitions_total, len(self.transitions)),
                 "overdue": self.overdue, "reminders": dict(self.reminders)}
+
+    @classmethod
+    def merged(cls, day: dt.date, results: Iterable[SweepResult]) -> SweepResult:
+        total = cls(business_date=day, parts=0)
+        for result in results:
+            total.transitions += result.transitions
+            total.transitions_total += result.transitions_total
+            total.overdue += result.overdue
+            total.reminders = {level: total.reminders.get(level, 0) + n for level, n in result.reminders.items()}
+            total.parts += 1
+        total.transitions = sorted(total.transitions, key=lambda t: (_MOVE_ORDER.get((t[1], t[2]), 0), t[0]))
+        total.transitions = total.transitions[:TRANSITIONS_LISTED]
+        return total
+
+
+_MOVE_ORDER = {("signature", "active"): 1, ("active", "closing"): 2}
 
 
 def policy_of(settings: Settings) -> ReminderPolicy:
@@ -84,18 +140,22 @@ def template_for(level: str) -> str:
 # --------------------------------------------------------------------------- staging
 
 # Temporary tables, created and dropped inside the sweep's transaction (a rollback drops
-# them too). claimed: the grants this sweep changes (moves, obligations past due);
+# them too). claimed: the grants this sweep changes (moves, overdue marks, reminders due);
 # moves: their stage changes (ord 1 signature -> active, ord 2 active -> closing, both on
 # the same day possible);
 # journal: the events to write, numbered per grant (k), with the obligation marked overdue;
-# reminders: the level each open obligation reached today, when not queued yet.
+# reminders: the claimed grants' obligations whose reminders are due, the level each
+# reached today (NULL for a grant that is over) and the next day to look at it;
+# queue: the reminders to queue (no message at or above the level yet).
 _STAGING = {
     "sweep_claimed": "grant_id INTEGER PRIMARY KEY",
     "sweep_moves": "grant_id INTEGER NOT NULL, ord INTEGER NOT NULL, reference VARCHAR(64) NOT NULL, "
                    "src VARCHAR(16) NOT NULL, dst VARCHAR(16) NOT NULL, PRIMARY KEY (grant_id, ord)",
     "sweep_journal": "grant_id INTEGER NOT NULL, k INTEGER NOT NULL, kind VARCHAR(32) NOT NULL, "
                      "payload TEXT NOT NULL, obligation_id INTEGER, PRIMARY KEY (grant_id, k)",
-    "sweep_reminders": "obligation_id INTEGER NOT NULL, grant_id INTEGER NOT NULL, level_rank INTEGER NOT NULL",
+    "sweep_reminders": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER, "
+                       "next_on DATE NOT NULL",
+    "sweep_queue": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER NOT NULL",
 }
 
 # signature -> active: the act is exécutoire by the day and, when the convention is
@@ -104,10 +164,21 @@ _MAY_START = """(EXISTS (SELECT 1 FROM acts a WHERE a.id = g.act_id AND a.execut
                  AND (g.convention_required = false
                       OR (SELECT count(*) FROM signatures s WHERE s.grant_id = g.id) >= 2))"""
 _FALLS_OVERDUE = "o.remind = true AND o.status = 'pending' AND o.due_on < :day"
+# Reminders to look at today (ix_obligations_remind_on): the next level's day is reached,
+# or the obligation is not placed yet and its first level (`horizon` = the day + 7) is.
+_REMINDER_DUE = f"""o.{OPEN_OBLIGATION} AND o.remind = true
+    AND (o.remind_on <= :day OR (o.remind_on IS NULL AND o.due_on <= :horizon))"""
+_IN_PART = "BETWEEN :first AND :last"
+_DATES = ("day", "horizon", "never")
 
 
 def _text(sql: str) -> sa.TextClause:
-    return sa.text(sql).bindparams(sa.bindparam("day", type_=sa.Date))
+    return sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.Date) for name in _DATES if f":{name}" in sql))
+
+
+def _horizon(day: dt.date, offsets: list[tuple[str, int]]) -> dt.date:
+    """The last due date whose first reminder level is reached on `day`."""
+    return day - dt.timedelta(days=offsets[0][1])
 
 
 def _create_staging(connection: sa.Connection) -> None:
@@ -123,8 +194,12 @@ def _drop_staging(connection: sa.Connection, sql: Dialect) -> None:
             connection.execute(sa.text(f"DROP TABLE {sql.temp(table)}"))
 
 
-def _claim(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
-    """Lock the grants this sweep has something to change for, skipping those already locked."""
+def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt.date, part: GrantRange) -> None:
+    """Lock the grants this sweep has something to change for, skipping those already locked.
+
+    Each set is read through an index bounded by the day: grants waiting at signature,
+    active grants whose end passed (partial index), pending obligations due before the day,
+    obligations whose reminders are due (partial index)."""
     # NO KEY UPDATE: excludes another sweep and an operator's FOR UPDATE, not the foreign
     # key checks of rows referring to the grant (the reminders of another sweep).
     lock = "FOR NO KEY UPDATE OF g SKIP LOCKED" if sql.postgresql else ""
@@ -132,11 +207,16 @@ def _claim(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
         INSERT INTO sweep_claimed (grant_id)
         SELECT g.id FROM grants g
         WHERE g.id IN (SELECT g.id FROM grants g
-                       WHERE (g.stage = 'signature' AND {_MAY_START}) OR (g.stage = 'active' AND g.ends_on < :day)
+                       WHERE g.stage = 'signature' AND g.id {_IN_PART} AND {_MAY_START}
                        UNION
-                       SELECT o.grant_id FROM obligations o WHERE o.status = 'pending' AND o.due_on < :day)
+                       SELECT g.id FROM grants g WHERE g.stage = 'active' AND g.ends_on < :day AND g.id {_IN_PART}
+                       UNION
+                       SELECT o.grant_id FROM obligations o
+                       WHERE o.status = 'pending' AND o.due_on < :day AND o.grant_id {_IN_PART}
+                       UNION
+                       SELECT o.grant_id FROM obligations o WHERE {_REMINDER_DUE} AND o.grant_id {_IN_PART})
         {lock}
-    """), {"day": day})
+    """), {"day": day, "horizon": horizon, "first": part.first, "last": part.last})
 
 
 def _stage_moves(connection: sa.Connection, day: dt.date) -> None:
@@ -167,19 +247,29 @@ def _apply_moves(connection: sa.Connection, day: dt.date) -> None:
 
 
 def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
-    """Mark the claimed grants' obligations that fell overdue, and stage each claimed
-    grant's new events in order: its moves, then its obligations by id.
+    """Mark the claimed grants' obligations that fell overdue, move the staged ones to their
+    next reminder day, and stage each claimed grant's new events in order: its moves, then
+    its obligations by id.
 
-    PostgreSQL stages exactly the rows its UPDATE changed (UPDATE ... RETURNING in the
-    same statement); SQLite, whose write lock is held, stages them and then updates
-    them. Payloads are written as `journal._canonical` writes them (keys sorted, no spaces).
+    PostgreSQL writes each obligation once (both changes in one UPDATE) and stages exactly
+    the rows it marked (UPDATE ... RETURNING in the same statement); SQLite, whose write
+    lock is held, stages them and then updates them. Payloads are written as
+    `journal._canonical` writes them (keys sorted, no spaces).
     """
     if sql.postgresql:
         marked = "marked"
-        prefix = f"""WITH marked AS (
-            UPDATE obligations o SET status = 'overdue' FROM sweep_claimed c
-            WHERE c.grant_id = o.grant_id AND {_FALLS_OVERDUE}
-            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on)"""
+        prefix = f"""WITH touched AS (
+            SELECT id, max(next_on) AS next_on, bool_or(falls) AS falls
+            FROM (SELECT r.obligation_id AS id, r.next_on, false AS falls FROM sweep_reminders r
+                  UNION ALL
+                  SELECT o.id, NULL, true FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
+                  WHERE {_FALLS_OVERDUE}) u
+            GROUP BY id),
+        marked AS (
+            UPDATE obligations o SET status = CASE WHEN t.falls THEN 'overdue' ELSE o.status END,
+                                     remind_on = coalesce(t.next_on, o.remind_on)
+            FROM touched t WHERE t.id = o.id
+            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
     else:
         marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
                       FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id WHERE {_FALLS_OVERDUE})"""
@@ -198,7 +288,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             SELECT o.grant_id, 3, o.id, :obligation_overdue,
                    '{{"due_on":"' || {sql.iso_date('o.due_on')} || '","kind":' || {sql.json_string('o.kind')}
                    || ',"number":' || o.number || '}}'
-            FROM {marked} o
+            FROM {marked} o {'WHERE o.falls' if sql.postgresql else ''}
         ) staged
     """), {"day": day, "by": _canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
            "obligation_overdue": OBLIGATION_OVERDUE})
@@ -207,39 +297,68 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             UPDATE obligations SET status = 'overdue'
             WHERE {_FALLS_OVERDUE.replace('o.', '')} AND grant_id IN (SELECT grant_id FROM sweep_claimed)
         """), {"day": day})
+        connection.execute(sa.text("""
+            UPDATE obligations SET remind_on = (SELECT r.next_on FROM sweep_reminders r
+                                                WHERE r.obligation_id = obligations.id)
+            WHERE id IN (SELECT obligation_id FROM sweep_reminders)
+        """))
 
 
-def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, policy: ReminderPolicy) -> dict[str, int]:
-    """All levels at once: the highest level each open obligation reached today, unless a
-    message at or above it exists; staged first, so that the INSERT never reads the table
-    it writes (with a new store's statistics that would make the check quadratic)."""
-    offsets = level_offsets(policy)
+def _plus_days(sql: Dialect, column: str, days: int) -> str:
+    return f"({column} + {days})" if sql.postgresql else f"date({column}, '{days:+d} days')"
+
+
+def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offsets: list[tuple[str, int]]) -> None:
+    """The claimed grants' obligations whose reminders are due: the highest level each
+    reached today, and the trigger day of the level after it (NEVER after the last one, or
+    when the grant is over); then, in a table of their own, those to queue: no message at
+    or above that level yet (a re-run or an earlier day queues nothing).
+
+    Staged first, so that the INSERT into messages never reads the table it writes (with a
+    new store's statistics that would make the check quadratic)."""
     last = len(offsets) - 1
-    params: dict[str, object] = {"day": day, "last": last}
-    rank_cases, level_cases, template_cases = [], [], []
-    for rank, (level, offset) in reversed(list(enumerate(offsets))):
-        params |= {f"reached_{rank}": day - dt.timedelta(days=offset), f"level_{rank}": level,
-                   f"template_{rank}": template_for(level)}
+    params: dict[str, object] = {"day": day, "horizon": _horizon(day, offsets), "never": NEVER}
+    rank_cases, next_cases = [], []
+    for rank, (_level, offset) in reversed(list(enumerate(offsets))):
+        params[f"reached_{rank}"] = day - dt.timedelta(days=offset)
         rank_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {rank}")
+        following = ":never" if rank == last else _plus_days(sql, "o.due_on", offsets[rank + 1][1])
+        next_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {following}")
+    live = ", ".join(f"'{stage}'" for stage in LIVE_STAGES)
+    final = ", ".join(f"'{stage}'" for stage in FINAL_STAGES)
+    reached = [sa.bindparam(name, type_=sa.Date) for name in params if name.startswith("reached_")]
+    connection.execute(_text(f"""
+        INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank, next_on)
+        SELECT o.id, o.grant_id,
+               CASE WHEN g.stage IN ({live}) THEN CASE {' '.join(rank_cases)} END END,
+               CASE WHEN g.stage IN ({final}) THEN :never {' '.join(next_cases)}
+                    ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END
+        FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id JOIN grants g ON g.id = o.grant_id
+        WHERE {_REMINDER_DUE} AND g.stage IN ({live}, {final})
+    """).bindparams(*reached), params)
+    connection.execute(sa.text("""
+        INSERT INTO sweep_queue (obligation_id, grant_id, level_rank)
+        SELECT r.obligation_id, r.grant_id, r.level_rank FROM sweep_reminders r
+        WHERE r.level_rank IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.obligation_id = r.obligation_id
+                                                     AND m.level_rank >= r.level_rank)
+    """))
+
+
+def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date,
+                     offsets: list[tuple[str, int]]) -> dict[str, int]:
+    params: dict[str, object] = {"day": day, "last": len(offsets) - 1}
+    level_cases, template_cases = [], []
+    for rank, (level, _offset) in enumerate(offsets):
+        params |= {f"level_{rank}": level, f"template_{rank}": template_for(level)}
         level_cases.append(f"WHEN {rank} THEN :level_{rank}")
         template_cases.append(f"WHEN {rank} THEN :template_{rank}")
-    reached = [sa.bindparam(name, type_=sa.Date) for name in params if name.startswith("reached_")]
-    live = ", ".join(f"'{stage}'" for stage in LIVE_STAGES)
-    connection.execute(sa.text(f"""
-        INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank)
-        SELECT r.id, r.grant_id, r.level_rank
-        FROM (SELECT o.id, o.grant_id, CASE {' '.join(rank_cases)} END AS level_rank
-              FROM obligations o JOIN grants g ON g.id = o.grant_id
-              WHERE o.remind = true AND o.status IN ('pending', 'overdue') AND g.stage IN ({live})
-                AND o.due_on <= :reached_0) r
-        WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.obligation_id = r.id AND m.level_rank >= r.level_rank)
-    """).bindparams(*reached), params)
     insert = f"""
         INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
                               copy_authority)
         SELECT r.grant_id, CASE r.level_rank {' '.join(template_cases)} END, r.obligation_id,
                CASE r.level_rank {' '.join(level_cases)} END, r.level_rank, :day, 'queued', 0, r.level_rank = :last
-        FROM sweep_reminders r WHERE true
+        FROM sweep_queue r
         ORDER BY r.obligation_id  -- two sweeps at once meet their common rows in the same order
         ON CONFLICT (obligation_id, level) DO NOTHING
     """
@@ -266,20 +385,25 @@ def _record_run(connection: sa.Connection, day: dt.date, result: SweepResult) ->
         {"day": day, "finished_at": clock.now(), "summary": result.as_dict()})
 
 
-def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "daily-sweep") -> SweepResult:
-    """Move grants on, mark what fell overdue and journal both, queue the reminders: all in
-    the session's transaction, committed (or rolled back) by the caller."""
+def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRange = EVERY_GRANT, *,
+               actor: str = "daily-sweep", at: dt.datetime | None = None) -> SweepResult:
+    """Move the part's grants on, mark what fell overdue and journal both, queue the
+    reminders: all in the session's transaction, committed (or rolled back) by the caller."""
     session.flush()
     connection = session.connection()
     sql = Dialect.of(connection)
+    offsets = level_offsets(policy_of(settings))
     result = SweepResult(business_date=day)
     _create_staging(connection)
-    _claim(connection, sql, day)
+    _claim(connection, sql, day, _horizon(day, offsets), part)
+    # Before the moves, which keep a grant among the stages that remind (signature ->
+    # active -> closing): the reminders' levels do not depend on them.
+    _stage_reminders(connection, sql, day, offsets)
     _stage_moves(connection, day)
     _apply_moves(connection, day)
     _mark_overdue_and_stage_journal(connection, sql, day)
-    journal_sql.append_staged(connection, "sweep_journal", at=clock.now(), actor=actor)
-    result.reminders = _queue_reminders(connection, sql, day, policy_of(settings))
+    journal_sql.append_staged(connection, "sweep_journal", at=at or clock.now(), actor=actor)
+    result.reminders = _queue_reminders(connection, sql, day, offsets)
     result.transitions_total, result.overdue = connection.execute(sa.text(
         "SELECT (SELECT count(*) FROM sweep_moves),"
         " (SELECT count(*) FROM sweep_journal WHERE obligation_id IS NOT NULL)")).one()
@@ -287,7 +411,60 @@ def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "d
         "SELECT reference, src, dst FROM sweep_moves ORDER BY ord, reference LIMIT :listed"),
         {"listed": TRANSITIONS_LISTED})]
     _drop_staging(connection, sql)
-    _record_run(connection, day, result)
+    return result
+
+
+def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "daily-sweep") -> SweepResult:
+    """The whole day in the session's transaction (one part), its run recorded."""
+    result = sweep_part(session, day, settings, actor=actor)
+    _record_run(session.connection(), day, result)
+    return result
+
+
+def plan(session: Session, day: dt.date, settings: Settings, workers: int = 1) -> list[GrantRange]:
+    """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations have
+    reminders due (counted no further), then grant-id ranges of about PART_GRANTS grants,
+    at least one per worker."""
+    horizon = _horizon(day, level_offsets(policy_of(settings)))
+    work = session.execute(_text(f"""
+        SELECT count(*) FROM (SELECT 1 FROM obligations o WHERE {_REMINDER_DUE} LIMIT {SPLIT_ABOVE + 1}) due
+    """), {"day": day, "horizon": horizon}).scalar_one()
+    if work <= SPLIT_ABOVE:
+        return [EVERY_GRANT]
+    grants = session.scalar(sa.text("SELECT count(*) FROM grants"))
+    parts = max(workers, -(-grants // PART_GRANTS))
+    firsts = list(session.scalars(sa.text("""
+        SELECT min(id) FROM (SELECT id, ntile(:parts) OVER (ORDER BY id) AS part FROM grants) numbered
+        GROUP BY part ORDER BY 1
+    """), {"parts": parts}))
+    # The ranges cover every id: a grant added meanwhile falls in the first or last one.
+    bounds = [0, *firsts[1:], MAX_GRANT_ID + 1]
+    return [GrantRange(lo, hi - 1) for lo, hi in zip(bounds, bounds[1:])]
+
+
+def sweep_day(unit_of_work: Callable[[], AbstractContextManager[Session]], day: dt.date, settings: Settings, *,
+              actor: str = "daily-sweep", workers: int = 1) -> SweepResult:
+    """The day in parts (`plan`), each in its own transaction, `workers` at a time; the run
+    is recorded once every part is committed. A failed part fails the day after the others
+    finish: sweeping the day again does only what is left."""
+    with unit_of_work() as session:
+        parts = plan(session, day, settings, workers)
+    at = clock.now()  # every part's events carry the same instant
+
+    def run(part: GrantRange) -> SweepResult:
+        with unit_of_work() as session:
+            return sweep_part(session, day, settings, part, actor=actor, at=at)
+
+    if workers > 1 and len(parts) > 1:
+        # Each part in a copy of this context: the clock frozen by the caller holds there too.
+        contexts = [contextvars.copy_context() for _ in parts]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+            results = list(pool.map(lambda context, part: context.run(run, part), contexts, parts))
+    else:
+        results = [run(part) for part in parts]
+    result = SweepResult.merged(day, results)
+    with unit_of_work() as session:
+        _record_run(session.connection(), day, result)
     return result
 
 

@@ -1,4 +1,5 @@
-"""The daily sweep as one Prefect task: a handful of set-based statements, not one task per grant."""
+"""The daily sweep as one Prefect task: a handful of set-based statements, not one task per grant
+(a large day in a few parts, each its own transaction)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from db.session import unit_of_work
+from db.session import is_postgresql_url, unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
 from services import journal_anchors, mailing, reading, sweep
@@ -17,9 +18,13 @@ ARTIFACT_ROWS = 500
 
 @task(name="faire avancer les subventions, marquer les retards, programmer les relances", cache_policy=NO_CACHE)
 def sweep_day(business_date: dt.date) -> sweep.SweepResult:
-    with clock.frozen(business_date), unit_of_work() as session:
-        result = sweep.sweep(session, business_date, get_settings(), actor="prefect:daily-sweep")
+    settings = get_settings()
+    workers = settings.sweep_workers if is_postgresql_url(settings.resolved_database_url) else 1
+    with clock.frozen(business_date):
+        result = sweep.sweep_day(unit_of_work, business_date, settings, actor="prefect:daily-sweep", workers=workers)
     logger = get_run_logger()
+    if result.parts > 1:
+        logger.info("balayage en %d parties, %d à la fois", result.parts, workers)
     for reference, source, target in result.transitions:
         logger.info("%s : %s -> %s", reference, source, target)
     logger.info("%s : %d obligation(s) passée(s) en retard, relances programmées %s",

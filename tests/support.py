@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -93,3 +94,25 @@ def latest_artifact(key: str) -> dict:
 
     [artifact] = asyncio.run(read())
     return artifact
+
+
+def at_once(*jobs):
+    """Run the jobs in threads released together; return their results in order."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[object] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(i, job):
+        try:
+            barrier.wait()
+            results[i] = job()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    return results

@@ -20,7 +20,7 @@ from grantflow.settings import get_settings
 from grantflow.synthetic import generate
 from grantflow.wiring import mail_gateway
 from services import journal, mailing, sweep
-from tests.support import AtMessage, scalar
+from tests.support import AtMessage, at_once, scalar
 
 DAY = dt.date(2019, 2, 1)
 GRANTS = 200
@@ -40,28 +40,6 @@ def send_all(**kwargs) -> mailing.SendResult:
 def breaks() -> list[journal.Break]:
     with unit_of_work() as session:
         return journal.verify(session)
-
-
-def at_once(*jobs):
-    """Run the jobs in threads released together; return their results in order."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-    errors: list[BaseException] = []
-
-    def run(i, job):
-        try:
-            barrier.wait()
-            results[i] = job()
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
-    return results
 
 
 @pytest.fixture
@@ -134,8 +112,14 @@ def test_a_sweep_skips_the_grants_another_holds_and_the_next_one_does_them(portf
     second = run_sweep()
     assert first.overdue + second.overdue == expected
     assert scalar("SELECT count(*) FROM events WHERE kind = 'obligation_overdue'") == expected
-    # Reminders need no grant lock: the first sweep queued them all, the second none again.
-    assert sum(second.reminders.values()) == 0
+    # Reminders follow the grant lock too: the first sweep queued those of the grants it
+    # held, the second the others; none twice, none left behind.
+    with unit_of_work() as session:
+        reminded = session.execute(sa.text("SELECT grant_id FROM messages WHERE queued_on = :d"), {"d": DAY})
+        by_second = set(reminded.scalars()) & set(held)
+    assert sum(second.reminders.values()) > 0 and by_second
+    assert scalar("SELECT count(DISTINCT obligation_id) FROM messages") == scalar("SELECT count(*) FROM messages")
+    assert sum(run_sweep().reminders.values()) == 0
     assert breaks() == []
 
 
