@@ -164,6 +164,9 @@ def valid_email(value: str, field: str = "email") -> str:
     if _ADDRESS_SEPARATORS.search(stripped):
         raise RuleViolation(field, value, "une seule adresse électronique par champ (une liste n'est pas permise)")
     try:
-        return validate_email(stripped, check_deliverability=False).normalized
+        # No SMTPUTF8: an accented local part would be refused by many relays; an accented
+        # domain is kept in its ASCII (IDNA) form, which every relay accepts.
+        checked = validate_email(stripped, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise RuleViolation(field, value, f"adresse électronique invalide ({error})") from None
+    return checked.ascii_email or checked.normalized

@@ -40,8 +40,8 @@ Vérifier sans GrantFlow
    [grant_id, seq, at, business_date, actor, kind, payload, prev_hash], clés triées, sans
    espaces, UTF-8). Puis :
    - alg « hmac-sha256 » : hash = HMAC-SHA256(clé du journal, body). La clé
-     (GRANTFLOW_JOURNAL_KEY) n'est jamais dans cette archive : la collectivité la remet à
-     l'auditeur à part. Par exemple :
+     (GRANTFLOW_JOURNAL_KEY, ou le texte du fichier journal.key de l'installation) n'est
+     jamais dans cette archive : la collectivité la remet à l'auditeur à part. Par exemple :
          printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$CLE"
      ou en Python : hmac.new(cle.encode(), body.encode(), hashlib.sha256).hexdigest()
    - alg « sha256 » (événements antérieurs à la clé) : hash = SHA-256(body).

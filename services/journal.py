@@ -151,7 +151,9 @@ def verify(session: Session, key: bytes | None = None) -> list[Break]:
             breaks.append(Break(reference, event.seq, event.id, f"numéro attendu {expected_seq}"))
         elif event.prev_hash != prev_hash:
             breaks.append(Break(reference, event.seq, event.id, "chaînage rompu avec l'événement précédent"))
-        elif event.alg not in (KEYED, PLAIN) or (keyed and event.alg != KEYED):
+        elif event.alg not in (KEYED, PLAIN):
+            breaks.append(Break(reference, event.seq, event.id, f"algorithme inconnu « {event.alg} »"))
+        elif keyed and event.alg != KEYED:
             breaks.append(Break(reference, event.seq, event.id,
                                 f"algorithme « {event.alg} » après un événement signé par la clé du journal"))
         elif recomputed != event.hash:

@@ -57,3 +57,26 @@ def test_a_refused_address_is_reported_and_the_authority_told(examples_loaded, s
     with unit_of_work() as session:
         kept = session.scalars(sa.select(Message.raw).where(Message.status == "sent")).one()
     assert kept == envelope.content
+
+
+def test_the_sweep_artifact_lists_a_refused_address_and_the_day_is_anchored(prefect_server, examples_loaded,
+                                                                            smtp_settings):
+    import datetime as dt
+
+    from flows.sweep import daily_sweep
+    from grantflow.settings import get_settings
+    from tests.support import latest_artifact
+
+    smtp_settings.refuse(ASSOCIATION)
+    sign_both()
+    anchors = get_settings().anchors_path
+    lines_before = len(anchors.read_text(encoding="utf-8").splitlines())
+    result = daily_sweep(business_date=dt.date(2019, 2, 5))
+    assert result["sent"] == 1  # the notice to the authority; the reminder failed for good
+    report = latest_artifact("envois-du-jour")["data"]
+    assert "## Courriels en échec définitif" in report
+    assert f"- CASQ-2018-INNOSPRINT : {ASSOCIATION} : Rappel – échéance du 12/02/2019" in report
+    assert f"{AUTHORITY} : Courriel non distribué à {ASSOCIATION}" in report
+    # The sweep anchored the heads it changed (the signatures and its own events).
+    assert len(anchors.read_text(encoding="utf-8").splitlines()) == lines_before + 1
+    assert main(["audit", "verify"]) == 0

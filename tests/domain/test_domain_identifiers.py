@@ -5,6 +5,7 @@ from schwifty import BIC, IBAN
 from domain.errors import RuleViolation
 from domain.identifiers import (
     valid_bic,
+    valid_email,
     valid_holder,
     valid_iban,
     valid_rna,
@@ -179,3 +180,26 @@ def test_holder_refused(bad):
     with pytest.raises(RuleViolation) as refused:
         valid_holder(bad)
     assert refused.value.field == "bank.holder"
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("dev-eco@casq.example.org", "dev-eco@casq.example.org"),
+    ("  contact@asso.example.org ", "contact@asso.example.org"),
+    ("contact@associé.fr", "contact@xn--associ-gva.fr"),  # the domain in the ASCII form relays accept
+])
+def test_email(given, stored):
+    assert valid_email(given) == stored
+
+
+@pytest.mark.parametrize("bad, rule", [
+    ("evil.example,contact@asso.example.org", "une seule adresse électronique par champ"),
+    ("a@x.org; b@y.org", "une seule adresse électronique par champ"),
+    ("dev-eco@casq", "adresse électronique invalide"),
+    ("Jean <jean@asso.fr>", "adresse électronique invalide"),
+    ("josé@asso.fr", "adresse électronique invalide"),
+    ("", "adresse électronique invalide"),
+])
+def test_email_refused(bad, rule):
+    with pytest.raises(RuleViolation) as refused:
+        valid_email(bad, field="associations[0].email")
+    assert refused.value.field == "associations[0].email" and refused.value.rule.startswith(rule)
