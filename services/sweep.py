@@ -75,6 +75,7 @@ SWEPT_BY = "daily-sweep"  # the "by" of a stage_changed payload, whoever the act
 SPLIT_ABOVE = 20_000
 PART_GRANTS = 10_000
 MAX_GRANT_ID = 2**31 - 1  # INTEGER keys
+_MOVE_ORDER = {("signature", "active"): 1, ("active", "closing"): 2}  # as one sweep lists its moves
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,6 @@ class SweepResult:
         total.transitions = sorted(total.transitions, key=lambda t: (_MOVE_ORDER.get((t[1], t[2]), 0), t[0]))
         total.transitions = total.transitions[:TRANSITIONS_LISTED]
         return total
-
-
-_MOVE_ORDER = {("signature", "active"): 1, ("active", "closing"): 2}
 
 
 def policy_of(settings: Settings) -> ReminderPolicy:
@@ -246,7 +244,7 @@ def _apply_moves(connection: sa.Connection, day: dt.date) -> None:
     """), {"day": day})
 
 
-def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
+def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange) -> None:
     """Mark the claimed grants' obligations that fell overdue, move the staged ones to their
     next reminder day, and stage each claimed grant's new events in order: its moves, then
     its obligations by id.
@@ -263,7 +261,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             FROM (SELECT r.obligation_id AS id, r.next_on, false AS falls FROM sweep_reminders r
                   UNION ALL
                   SELECT o.id, NULL, true FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
-                  WHERE {_FALLS_OVERDUE}) u
+                  WHERE {_FALLS_OVERDUE} AND o.grant_id {_IN_PART}) u
             GROUP BY id),
         marked AS (
             UPDATE obligations o SET status = CASE WHEN t.falls THEN 'overdue' ELSE o.status END,
@@ -272,7 +270,8 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
     else:
         marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
-                      FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id WHERE {_FALLS_OVERDUE})"""
+                      FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
+                      WHERE {_FALLS_OVERDUE} AND o.grant_id {_IN_PART})"""
         prefix = ""
     connection.execute(_text(f"""
         {prefix}
@@ -291,7 +290,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             FROM {marked} o {'WHERE o.falls' if sql.postgresql else ''}
         ) staged
     """), {"day": day, "by": _canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
-           "obligation_overdue": OBLIGATION_OVERDUE})
+           "obligation_overdue": OBLIGATION_OVERDUE, "first": part.first, "last": part.last})
     if not sql.postgresql:
         connection.execute(_text(f"""
             UPDATE obligations SET status = 'overdue'
@@ -308,7 +307,8 @@ def _plus_days(sql: Dialect, column: str, days: int) -> str:
     return f"({column} + {days})" if sql.postgresql else f"date({column}, '{days:+d} days')"
 
 
-def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offsets: list[tuple[str, int]]) -> None:
+def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange,
+                     offsets: list[tuple[str, int]]) -> None:
     """The claimed grants' obligations whose reminders are due: the highest level each
     reached today, and the trigger day of the level after it (NEVER after the last one, or
     when the grant is over); then, in a table of their own, those to queue: no message at
@@ -317,7 +317,8 @@ def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offs
     Staged first, so that the INSERT into messages never reads the table it writes (with a
     new store's statistics that would make the check quadratic)."""
     last = len(offsets) - 1
-    params: dict[str, object] = {"day": day, "horizon": _horizon(day, offsets), "never": NEVER}
+    params: dict[str, object] = {"day": day, "horizon": _horizon(day, offsets), "never": NEVER,
+                                 "first": part.first, "last": part.last}
     rank_cases, next_cases = [], []
     for rank, (_level, offset) in reversed(list(enumerate(offsets))):
         params[f"reached_{rank}"] = day - dt.timedelta(days=offset)
@@ -334,7 +335,7 @@ def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offs
                CASE WHEN g.stage IN ({final}) THEN :never {' '.join(next_cases)}
                     ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END
         FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id JOIN grants g ON g.id = o.grant_id
-        WHERE {_REMINDER_DUE} AND g.stage IN ({live}, {final})
+        WHERE {_REMINDER_DUE} AND o.grant_id {_IN_PART} AND g.stage IN ({live}, {final})
     """).bindparams(*reached), params)
     connection.execute(sa.text("""
         INSERT INTO sweep_queue (obligation_id, grant_id, level_rank)
@@ -398,10 +399,10 @@ def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRa
     _claim(connection, sql, day, _horizon(day, offsets), part)
     # Before the moves, which keep a grant among the stages that remind (signature ->
     # active -> closing): the reminders' levels do not depend on them.
-    _stage_reminders(connection, sql, day, offsets)
+    _stage_reminders(connection, sql, day, part, offsets)
     _stage_moves(connection, day)
     _apply_moves(connection, day)
-    _mark_overdue_and_stage_journal(connection, sql, day)
+    _mark_overdue_and_stage_journal(connection, sql, day, part)
     journal_sql.append_staged(connection, "sweep_journal", at=at or clock.now(), actor=actor)
     result.reminders = _queue_reminders(connection, sql, day, offsets)
     result.transitions_total, result.overdue = connection.execute(sa.text(
@@ -449,6 +450,8 @@ def sweep_day(unit_of_work: Callable[[], AbstractContextManager[Session]], day: 
     finish: sweeping the day again does only what is left."""
     with unit_of_work() as session:
         parts = plan(session, day, settings, workers)
+        if parts == [EVERY_GRANT]:  # an ordinary day: one transaction, its run recorded in it
+            return sweep(session, day, settings, actor=actor)
     at = clock.now()  # every part's events carry the same instant
 
     def run(part: GrantRange) -> SweepResult:
