@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from db.session import unit_of_work
 from domain import labels
+from domain.lifecycle import Stage
 from grantflow.settings import get_settings
 from services import acts, commands, conventions
 from services.events import apply_act_event, apply_event
@@ -52,8 +53,10 @@ def record_act_fact(act: str, fact: commands.Command) -> dict[str, Any]:
         stages = {grant.reference: grant.stage for grant in acts.grants_of(session, row)}
         reference, authority = row.reference, row.authority.code
         notices = conventions.notices_since(session, mark)
-    # The grants of an act move together: one stage names them all.
-    stage = min(stages.values()) if stages else None
+    # The run is tagged with the least advanced stage among the act's grants (a grant
+    # without a convention moves past the signature, its neighbours wait for theirs).
+    order = [member.value for member in Stage]
+    stage = min(stages.values(), key=order.index) if stages else None
     if stage is not None:
         label_run(authority, stage)
     logger = get_run_logger()
