@@ -161,27 +161,6 @@ reached AS (
       AND g.stage IN ('prefecture', 'signature', 'active', 'closing')
 ),""" + _queued("FROM reached r") + _SUMMARY
 
-BOUNDED_FLOOR_SQL = _MOVES_AND_JOURNAL + """
-reached AS (
-    SELECT o.id, o.grant_id,
-           CASE o.due_on WHEN :reached_3 THEN 3 WHEN :reached_2 THEN 2 WHEN :reached_1 THEN 1 ELSE 0 END AS level_rank
-    FROM obligations o JOIN grants g ON g.id = o.grant_id
-    WHERE o.remind AND o.status IN ('pending', 'overdue')
-      AND o.due_on IN (:reached_0, :reached_1, :reached_2, :reached_3)
-      AND g.stage IN ('prefecture', 'signature', 'active', 'closing')
-),
-queued AS (
-    INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
-                          copy_authority)
-    SELECT r.grant_id, (ARRAY[:template_0, :template_1, :template_2, :template_3])[r.level_rank + 1], r.id,
-           (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
-           r.level_rank = 3
-    FROM reached r
-    ON CONFLICT (obligation_id, level) DO NOTHING
-    RETURNING level
-),
-""" + _SUMMARY
-
 
 def floor_sweep(connection: sa.Connection, day: dt.date, at: dt.datetime, actor: str, *,
                 bounded: bool = False) -> dict[str, object]:
@@ -194,5 +173,6 @@ def floor_sweep(connection: sa.Connection, day: dt.date, at: dt.datetime, actor:
         params |= {f"reached_{rank}": day - dt.timedelta(days=offset), f"level_{rank}": level,
                    f"template_{rank}": template}
     dates = [sa.bindparam(name, type_=sa.Date) for name in params if name == "day" or name.startswith("reached_")]
-    statement = sa.text(BOUNDED_FLOOR_SQL if bounded else FLOOR_SQL).bindparams(*dates, sa.bindparam("at", type_=Instant))
+    statement = sa.text(BOUNDED_FLOOR_SQL if bounded else FLOOR_SQL).bindparams(*dates,
+                                                                            sa.bindparam("at", type_=Instant))
     return json.loads(connection.execute(statement, params).scalar_one())
