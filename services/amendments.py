@@ -15,6 +15,9 @@ The history stays whole and the obligations follow the new end:
   instalment 60 days after the avenant when none is given, loi 2000-321 art. 10) and each
   gets its payment obligation; whether a convention is compulsory is recomputed on the new
   amount (above 23,000 EUR), and if it becomes so the signatures are asked for;
+- the avenant that votes a year of a multi-year convention keeps the end date: it is
+  recorded by services.multi_year (journalled as an `amendment` with its `exercise`, numbered
+  with these);
 - every change is journaled in one `amendment` event (before and after), in the same
   transaction; the same avenant recorded twice changes nothing.
 """
@@ -61,7 +64,7 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
                      actor: str) -> dict[str, Any]:
     previous = _previous(session, grant)
     for payload in previous:
-        if (payload.get("on") == fact.on.isoformat() and payload.get("ends_on") == fact.ends_on.isoformat()
+        if "exercise" not in payload and (payload.get("on") == fact.on.isoformat() and payload.get("ends_on") == fact.ends_on.isoformat()
                 and fact.number in (None, payload.get("number"))):
             return payload  # the same avenant again (a retried run, a dossier loaded again)
     number = fact.number or len(previous) + 1
@@ -78,9 +81,12 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
                             f"un avenant se signe pendant la convention (du {format_date_fr(grant.starts_on)} au "
                             f"{format_date_fr(grant.ends_on)}) ; après sa fin, c'est une nouvelle subvention")
     if fact.ends_on <= grant.ends_on:
+        # A CPO's year is the one avenant that keeps the end date: it is recorded as such.
+        yearly = (" ; l'avenant qui vote une année d'une convention pluriannuelle sans changer sa fin "
+                  "s'enregistre comme l'année (événement « tranche » avec « avenant »)" if grant.years else "")
         raise RuleViolation("ends_on", fact.ends_on.isoformat(),
                             f"la nouvelle fin doit être postérieure à la fin actuelle de la convention "
-                            f"({format_date_fr(grant.ends_on)})")
+                            f"({format_date_fr(grant.ends_on)}){yearly}")
     if fact.instalments and not fact.extra_amount:
         raise RuleViolation("instalments", [format_amount(i.amount) for i in fact.instalments],
                             "des échéances sont données sans montant supplémentaire (extra_amount)")
