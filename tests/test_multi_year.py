@@ -186,3 +186,30 @@ def test_a_year_outside_the_convention_or_an_avenant_that_changes_nothing_is_ref
     with pytest.raises(DossierError, match="convention.years.*2 à 4 ans"):
         load(tmp_path, cpo([], reference="CD93-CPO-5", convention={"years": 5}), name="five.yaml")
     assert state() == before
+
+
+def test_the_yearly_threshold_counts_a_convention_s_year_not_its_total(store, tmp_path, capsys):
+    # 20,000 for 2023 from the CPO (42,000 in all with 2024) and 2,000 for 2023 by another act:
+    # 22,000 in 2023 from the département, no convention compulsory for the small grant.
+    load(tmp_path, cpo([YEAR_2_BY_AVENANT]))
+    small = {"reference": "CD93-2023-JEUX", "authority": "cd93", "association": "ludo-4c",
+             "object": "Fête du jeu 2023", "amount": "2000.00", "duration": {"months": 12, "from": "executoire"},
+             "payments": [{"amount": "2000.00"}],
+             "deliberation": {"session": "2023-06-12", "outcome": "adopted", "act_number": "CP2023060"},
+             "history": [{"event": "prefecture_receipt", "act_id": "093-229300082-20230612-CP2023060-DE",
+                          "received": "2023-06-14", "published": "2023-06-14"}]}
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump({"grants": [small]}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    report = load_files([path], get_settings(), unit_of_work)
+    assert report.notices == []
+    with unit_of_work() as session:
+        assert get_grant(session, "CD93-2023-JEUX").convention_required is False
+
+    from grantflow.cli import print_grant
+    from services.reading import grant_view
+    with unit_of_work() as session:
+        print_grant(grant_view(session, CPO))
+    shown = capsys.readouterr().out
+    assert "convention pluriannuelle sur 3 ans" in shown
+    assert "année 2 (2024) 22 000,00" in shown.replace("\u202f", " ").replace("\xa0", " ")
+    assert "votée par avenant n°1" in shown and "None" not in shown
