@@ -60,6 +60,26 @@ def _obligation(session: Session, grant: Grant, kind: str, number: int) -> Oblig
                                                        Obligation.number == number)).one_or_none()
 
 
+def add_instalments(session: Session, grant: Grant, specs: list[commands.AmendmentInstalment], decided_on: dt.date,
+                    settings: Settings) -> list[dict[str, Any]]:
+    """Instalments added to a convention after its vote (an avenant, a CPO's year), numbered
+    after the others, each with its payment obligation; without a date, 60 days after the decision."""
+    last = session.scalar(sa.select(sa.func.max(Instalment.number)).where(Instalment.grant_id == grant.id)) or 0
+    added = []
+    for offset, spec in enumerate(specs, start=1):
+        due_on = spec.due or obligations.deadline(
+            grant, decided_on + dt.timedelta(days=settings.payment_days_after_notification), settings)
+        instalment = Instalment(grant_id=grant.id, number=last + offset, amount=spec.amount, due_on=due_on,
+                                status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex)
+        session.add(instalment)
+        obligations.ensure(session, grant, "payment", instalment.number,
+                           label=f"versement n°{instalment.number} ({format_amount_fr(spec.amount)})",
+                           debtor=obligations.AUTHORITY, due_on=due_on)
+        added.append({"number": instalment.number, "amount": format_amount(spec.amount), "due_on": due_on})
+    session.flush()
+    return added
+
+
 def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, settings: Settings, *,
                      actor: str) -> dict[str, Any]:
     previous = _previous(session, grant)
@@ -132,22 +152,12 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
          "compte rendu financier (Cerfa 15059)", obligations.ASSOCIATION,
          due(obligations.financial_report_due_date(grant)))
 
-    new_instalments = []
+    new_instalments: list[dict[str, Any]] = []
     if fact.extra_amount:
         grant.amount = grant.amount + fact.extra_amount
-        last = session.scalar(sa.select(sa.func.max(Instalment.number)).where(Instalment.grant_id == grant.id)) or 0
-        for offset, spec in enumerate(extra_instalments, start=1):
-            due_on = spec.due or due(fact.on + dt.timedelta(days=settings.payment_days_after_notification))
-            instalment = Instalment(grant_id=grant.id, number=last + offset, amount=spec.amount, due_on=due_on,
-                                    status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex)
-            session.add(instalment)
-            new_instalments.append({"number": instalment.number, "amount": format_amount(spec.amount),
-                                    "due_on": due_on})
-            obligations.ensure(session, grant, "payment", instalment.number,
-                               label=f"versement n°{instalment.number} ({format_amount_fr(spec.amount)})",
-                               debtor=obligations.AUTHORITY, due_on=due_on)
-            changes.append({"kind": "payment", "number": instalment.number, "due_on_before": None, "due_on": due_on})
-        session.flush()
+        new_instalments = add_instalments(session, grant, extra_instalments, fact.on, settings)
+        changes += [{"kind": "payment", "number": i["number"], "due_on_before": None, "due_on": i["due_on"]}
+                    for i in new_instalments]
     required_before = grant.convention_required
     grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
     if grant.convention_required and not required_before:

@@ -18,24 +18,23 @@ Recording a year (`record_tranche`), in one transaction with its journal event:
 """
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import ConventionYear, Event, FinancialReport, Grant, Instalment, Signature
+from db.models import ConventionYear, Event, FinancialReport, Grant, Signature
 from domain.calendar import format_date_fr
 from domain.convention import convention_required
 from domain.errors import RuleViolation
 from domain.grant_end import exercise_end
-from domain.lifecycle import InstalmentStatus, Stage
+from domain.lifecycle import Stage
 from domain.money import check_instalments, format_amount, format_amount_fr
 from domain.multi_year import YearFigures, year_rank
 from domain.obligations import financial_report_due
 from grantflow.settings import Settings
 from services import acts, commands, journal, obligations
+from services.amendments import add_instalments
 
 AMENDABLE_STAGES = (Stage.SIGNATURE.value, Stage.ACTIVE.value)
 
@@ -124,18 +123,7 @@ def record_tranche(session: Session, grant: Grant, fact: commands.AnnualTranche,
                           act_id=act.id if act else None, amendment_number=amendment_number, voted_on=voted_on)
     session.add(year)
     grant.amount = grant.amount + fact.amount
-    last = session.scalar(sa.select(sa.func.max(Instalment.number)).where(Instalment.grant_id == grant.id)) or 0
-    planned = []
-    for offset, spec in enumerate(specs, start=1):
-        due_on = spec.due or obligations.deadline(
-            grant, executoire_on + dt.timedelta(days=settings.payment_days_after_notification), settings)
-        instalment = Instalment(grant_id=grant.id, number=last + offset, amount=spec.amount, due_on=due_on,
-                                status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex)
-        session.add(instalment)
-        obligations.ensure(session, grant, "payment", instalment.number,
-                           label=f"versement n°{instalment.number} ({format_amount_fr(spec.amount)})",
-                           debtor=obligations.AUTHORITY, due_on=due_on)
-        planned.append({"number": instalment.number, "amount": format_amount(spec.amount), "due_on": due_on})
+    planned = add_instalments(session, grant, specs, executoire_on, settings)
     report_due = obligations.deadline(grant, financial_report_due(exercise_end(fact.exercise)), settings)
     obligations.ensure(session, grant, "financial_report", number,
                        label=obligations.financial_report_label(grant, number), debtor=obligations.ASSOCIATION,
