@@ -107,6 +107,10 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
         raise RuleViolation("ends_on", fact.ends_on.isoformat(),
                             f"la nouvelle fin doit être postérieure à la fin actuelle de la convention "
                             f"({format_date_fr(grant.ends_on)}){yearly}")
+    if grant.years is not None and fact.extra_amount:
+        raise RuleViolation("extra_amount", format_amount(fact.extra_amount),
+                            "une convention pluriannuelle reçoit son argent année par année : événement « tranche » "
+                            "(acte annuel ou avenant qui vote l'année)")
     if fact.instalments and not fact.extra_amount:
         raise RuleViolation("instalments", [format_amount(i.amount) for i in fact.instalments],
                             "des échéances sont données sans montant supplémentaire (extra_amount)")
@@ -159,7 +163,8 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
         changes += [{"kind": "payment", "number": i["number"], "due_on_before": None, "due_on": i["due_on"]}
                     for i in new_instalments]
     required_before = grant.convention_required
-    grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
+    if grant.years is None:  # a CPO's threshold is read on each year's amount (services.multi_year)
+        grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
     if grant.convention_required and not required_before:
         signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
         for obligation in obligations.convention_to_sign(session, grant, fact.on, settings, signed):

@@ -213,3 +213,18 @@ def test_the_yearly_threshold_counts_a_convention_s_year_not_its_total(store, tm
     assert "convention pluriannuelle sur 3 ans" in shown
     assert "année 2 (2024) 22 000,00" in shown.replace("\u202f", " ").replace("\xa0", " ")
     assert "votée par avenant n°1" in shown and "None" not in shown
+
+
+def test_the_year_is_recorded_from_the_ui_flow(prefect_server, store, tmp_path):
+    from flows.amendment import convention_year_voted
+
+    load(tmp_path, cpo([]))
+    state = convention_year_voted(CPO, commands.AnnualTranche(
+        exercise=2024, amount="22000.00", avenant=commands.TrancheAvenant(on=D(2024, 2, 5))), return_state=True)
+    assert state.is_completed(), state.message
+    assert state()["years"] == [(1, 2023, "20000.00"), (2, 2024, "22000.00")]
+    refused = convention_year_voted(CPO, year_3(exercise=2026), return_state=True)
+    assert refused.is_failed() and "hors des années de la convention pluriannuelle (2023 à 2025)" in refused.message
+    # An ordinary avenant brings no money to a CPO: the year does.
+    with pytest.raises(RuleViolation, match="année par année"):
+        record(CPO, commands.Amendment(on=D(2024, 3, 1), ends_on=D(2026, 6, 30), extra_amount="1000.00"))
