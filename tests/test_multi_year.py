@@ -219,9 +219,9 @@ def test_the_year_is_recorded_from_the_ui_flow(prefect_server, store, tmp_path):
     from flows.amendment import convention_year_voted
 
     load(tmp_path, cpo([]))
-    state = convention_year_voted(CPO, commands.AnnualTranche(
+    run = convention_year_voted(CPO, commands.AnnualTranche(
         exercise=2024, amount="22000.00", avenant=commands.TrancheAvenant(on=D(2024, 2, 5))), return_state=True)
-    assert state.is_completed(), state.message
+    assert run.is_completed(), run.message
     assert state()["years"] == [(1, 2023, "20000.00"), (2, 2024, "22000.00")]
     refused = convention_year_voted(CPO, year_3(exercise=2026), return_state=True)
     assert refused.is_failed() and "hors des années de la convention pluriannuelle (2023 à 2025)" in refused.message
