@@ -21,8 +21,9 @@ MIN_YEARS, MAX_YEARS = 2, 4
 
 def check_years(years: int) -> None:
     if not MIN_YEARS <= years <= MAX_YEARS:
-        raise RuleViolation("convention.years", years, f"une convention pluriannuelle d'objectifs court sur "
-                                                       f"{MIN_YEARS} à {MAX_YEARS} ans (circulaire du 29 septembre 2015)")
+        raise RuleViolation("convention.years", years,
+                            f"une convention pluriannuelle d'objectifs court sur {MIN_YEARS} à {MAX_YEARS} ans "
+                            "(circulaire du 29 septembre 2015)")
 
 
 def year_rank(first_exercise: int, years: int, exercise: int) -> int:

@@ -84,7 +84,8 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
                      actor: str) -> dict[str, Any]:
     previous = _previous(session, grant)
     for payload in previous:
-        if "exercise" not in payload and (payload.get("on") == fact.on.isoformat() and payload.get("ends_on") == fact.ends_on.isoformat()
+        if ("exercise" not in payload  # a CPO's year by avenant is not this avenant again
+                and payload.get("on") == fact.on.isoformat() and payload.get("ends_on") == fact.ends_on.isoformat()
                 and fact.number in (None, payload.get("number"))):
             return payload  # the same avenant again (a retried run, a dossier loaded again)
     number = fact.number or len(previous) + 1
