@@ -93,6 +93,9 @@ class Grant(Base):
     financial_report_owed: Mapped[bool]
     # The financed exercise's last day (None: the calendar year of the convention's start).
     exercise_ends_on: Mapped[dt.date | None]
+    # A convention pluriannuelle d'objectifs: how many financial years it runs (2 to 4), each
+    # voted by its own act (`convention_years`); None for a one-year grant.
+    years: Mapped[int | None]
     targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dossier: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as loaded, for auditors
     # The act that decides the grant, with the other grants of the same deliberation; none
@@ -128,6 +131,23 @@ class Act(Base):
     dossier: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as loaded, for auditors
 
     authority: Mapped[Authority] = relationship(lazy="joined")
+
+
+class ConventionYear(Base):
+    """One year of a multi-year convention (CPO): its amount and what voted it (the grant's
+    own act for the first year, then an annual act or an avenant that keeps the end date)."""
+
+    __tablename__ = "convention_years"
+    __table_args__ = (sa.UniqueConstraint("grant_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = _grant_fk()
+    number: Mapped[int]  # the year's rank in the convention: its compte rendu financier's number
+    exercise: Mapped[int]
+    amount: Mapped[Decimal] = mapped_column(Money)
+    act_id: Mapped[int | None] = mapped_column(sa.ForeignKey("acts.id"), index=True)  # None: the grant's act
+    amendment_number: Mapped[int | None]  # voted by this avenant
+    voted_on: Mapped[dt.date | None]
 
 
 class Deliberation(Base):

@@ -211,6 +211,14 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                      "ses échéances ; les obligations suivent. " + _FORM),
         tags=("saisie", "avenant", "convention"),
     ),
+    DeploymentSpec(
+        name="convention-year-voted",
+        entrypoint="flows/amendment.py:convention_year_voted",
+        description=("Saisie d'une année d'une convention pluriannuelle d'objectifs : exercice, montant, acte "
+                     "annuel exécutoire ou avenant (sans changer la fin), échéances ; son compte rendu "
+                     "financier est dû 6 mois après l'exercice. " + _FORM),
+        tags=("saisie", "avenant", "convention pluriannuelle"),
+    ),
     # Started by the daily sweep when due (as subflows); by hand from the UI to redo one.
     DeploymentSpec(
         name="grant-evaluation",

@@ -55,6 +55,9 @@ FACTS = {
     "disbursement": "versement à un porteur de projet",
     "refund": "reversement",
     "amendment": "avenant",
+    "tranche": "année de convention pluriannuelle votée",
+    "financial_report": "compte rendu financier",
+    "financial_report_checked": "contrôle du compte rendu financier",
 }
 
 

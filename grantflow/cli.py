@@ -130,6 +130,12 @@ def print_grant(view: dict[str, Any]) -> None:
         print(_act_line(view["act"]))
     print(f"convention : du {day(_date(view['starts_on']))} au {day(_date(view['ends_on']))}"
           + ("" if view["convention_required"] else " (convention non obligatoire)"))
+    if view.get("years"):
+        print(f"convention pluriannuelle sur {view['years']['count']} ans :")
+        for year in view["years"]["voted"]:
+            voted_by = (f"avenant n°{year['amendment']}" if year["amendment"] else f"acte {year['act'] or '—'}")
+            print(f"  année {year['number']} ({year['exercise']}) {format_amount_fr(Decimal(year['amount']))}, "
+                  f"votée par {voted_by}")
     for o in view["obligations"]:
         status = labels.label(labels.OBLIGATION_STATUSES, o["status"])
         print(f"  {day(_date(o['due_on']))}  {status:<9} {o['label']}")

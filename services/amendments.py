@@ -15,6 +15,9 @@ The history stays whole and the obligations follow the new end:
   instalment 60 days after the avenant when none is given, loi 2000-321 art. 10) and each
   gets its payment obligation; whether a convention is compulsory is recomputed on the new
   amount (above 23,000 EUR), and if it becomes so the signatures are asked for;
+- the avenant that votes a year of a multi-year convention keeps the end date: it is
+  recorded by services.multi_year (journalled as an `amendment` with its `exercise`, numbered
+  with these);
 - every change is journaled in one `amendment` event (before and after), in the same
   transaction; the same avenant recorded twice changes nothing.
 """
@@ -57,11 +60,32 @@ def _obligation(session: Session, grant: Grant, kind: str, number: int) -> Oblig
                                                        Obligation.number == number)).one_or_none()
 
 
+def add_instalments(session: Session, grant: Grant, specs: list[commands.AmendmentInstalment], decided_on: dt.date,
+                    settings: Settings) -> list[dict[str, Any]]:
+    """Instalments added to a convention after its vote (an avenant, a CPO's year), numbered
+    after the others, each with its payment obligation; without a date, 60 days after the decision."""
+    last = session.scalar(sa.select(sa.func.max(Instalment.number)).where(Instalment.grant_id == grant.id)) or 0
+    added = []
+    for offset, spec in enumerate(specs, start=1):
+        due_on = spec.due or obligations.deadline(
+            grant, decided_on + dt.timedelta(days=settings.payment_days_after_notification), settings)
+        instalment = Instalment(grant_id=grant.id, number=last + offset, amount=spec.amount, due_on=due_on,
+                                status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex)
+        session.add(instalment)
+        obligations.ensure(session, grant, "payment", instalment.number,
+                           label=f"versement n°{instalment.number} ({format_amount_fr(spec.amount)})",
+                           debtor=obligations.AUTHORITY, due_on=due_on)
+        added.append({"number": instalment.number, "amount": format_amount(spec.amount), "due_on": due_on})
+    session.flush()
+    return added
+
+
 def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, settings: Settings, *,
                      actor: str) -> dict[str, Any]:
     previous = _previous(session, grant)
     for payload in previous:
-        if (payload.get("on") == fact.on.isoformat() and payload.get("ends_on") == fact.ends_on.isoformat()
+        if ("exercise" not in payload  # a CPO's year by avenant is not this avenant again
+                and payload.get("on") == fact.on.isoformat() and payload.get("ends_on") == fact.ends_on.isoformat()
                 and fact.number in (None, payload.get("number"))):
             return payload  # the same avenant again (a retried run, a dossier loaded again)
     number = fact.number or len(previous) + 1
@@ -78,9 +102,16 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
                             f"un avenant se signe pendant la convention (du {format_date_fr(grant.starts_on)} au "
                             f"{format_date_fr(grant.ends_on)}) ; après sa fin, c'est une nouvelle subvention")
     if fact.ends_on <= grant.ends_on:
+        # A CPO's year is the one avenant that keeps the end date: it is recorded as such.
+        yearly = (" ; l'avenant qui vote une année d'une convention pluriannuelle sans changer sa fin "
+                  "s'enregistre comme l'année (événement « tranche » avec « avenant »)" if grant.years else "")
         raise RuleViolation("ends_on", fact.ends_on.isoformat(),
                             f"la nouvelle fin doit être postérieure à la fin actuelle de la convention "
-                            f"({format_date_fr(grant.ends_on)})")
+                            f"({format_date_fr(grant.ends_on)}){yearly}")
+    if grant.years is not None and fact.extra_amount:
+        raise RuleViolation("extra_amount", format_amount(fact.extra_amount),
+                            "une convention pluriannuelle reçoit son argent année par année : événement « tranche » "
+                            "(acte annuel ou avenant qui vote l'année)")
     if fact.instalments and not fact.extra_amount:
         raise RuleViolation("instalments", [format_amount(i.amount) for i in fact.instalments],
                             "des échéances sont données sans montant supplémentaire (extra_amount)")
@@ -126,24 +157,15 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
          "compte rendu financier (Cerfa 15059)", obligations.ASSOCIATION,
          due(obligations.financial_report_due_date(grant)))
 
-    new_instalments = []
+    new_instalments: list[dict[str, Any]] = []
     if fact.extra_amount:
         grant.amount = grant.amount + fact.extra_amount
-        last = session.scalar(sa.select(sa.func.max(Instalment.number)).where(Instalment.grant_id == grant.id)) or 0
-        for offset, spec in enumerate(extra_instalments, start=1):
-            due_on = spec.due or due(fact.on + dt.timedelta(days=settings.payment_days_after_notification))
-            instalment = Instalment(grant_id=grant.id, number=last + offset, amount=spec.amount, due_on=due_on,
-                                    status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex)
-            session.add(instalment)
-            new_instalments.append({"number": instalment.number, "amount": format_amount(spec.amount),
-                                    "due_on": due_on})
-            obligations.ensure(session, grant, "payment", instalment.number,
-                               label=f"versement n°{instalment.number} ({format_amount_fr(spec.amount)})",
-                               debtor=obligations.AUTHORITY, due_on=due_on)
-            changes.append({"kind": "payment", "number": instalment.number, "due_on_before": None, "due_on": due_on})
-        session.flush()
+        new_instalments = add_instalments(session, grant, extra_instalments, fact.on, settings)
+        changes += [{"kind": "payment", "number": i["number"], "due_on_before": None, "due_on": i["due_on"]}
+                    for i in new_instalments]
     required_before = grant.convention_required
-    grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
+    if grant.years is None:  # a CPO's threshold is read on each year's amount (services.multi_year)
+        grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
     if grant.convention_required and not required_before:
         signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
         for obligation in obligations.convention_to_sign(session, grant, fact.on, settings, signed):

@@ -3,7 +3,9 @@
 
 A grant enters `closing` the day after its convention ends. Its closure is decided then
 if it owes no compte rendu financier (a redistributed fund, closing on its ledger), else
-once the CRF is received and checked by the authority (`due_closures`, `waiting_for`).
+once the CRF is received and checked by the authority (`due_closures`, `waiting_for`); a
+multi-year convention once every year's CRF is checked, its entitlement then computed year
+by year (each tranche against its own CRF, domain.multi_year) and summed.
 `close` computes, by the convention's clause:
 
     entitlement = reliquat: the CRF's eligible spending | prorata: amount x actual/budgeted
@@ -48,11 +50,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import FinancialReport, Grant, Instalment, Obligation, Refund
+from db.models import ConventionYear, FinancialReport, Grant, Instalment, Obligation, Refund
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import (
     CLAUSE_TEXT,
+    NEEDS_FINANCIAL_REPORT,
     EndFigures,
     RefundClause,
     Settlement,
@@ -62,9 +65,10 @@ from domain.grant_end import (
 )
 from domain.lifecycle import InstalmentStatus, Stage, check_instalment_transition
 from domain.money import ZERO, format_amount, format_amount_fr
+from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
 from grantflow.settings import Settings
-from services import commands, financial_reports, grants, journal, mailing, obligations
+from services import commands, financial_reports, grants, journal, mailing, multi_year, obligations
 from services.disbursements import eligible_spending, total_paid
 from services.evaluation import withdraw_reminders
 from services.grants import get_grant
@@ -114,6 +118,14 @@ def grounds_text(grant: Grant, paid: Decimal, eligible: Decimal, amount: Decimal
             f"{format_amount_fr(paid)} ; à reverser : {format_amount_fr(amount)}.")
 
 
+def years_text(yearly: list[dict[str, str | int]] | None) -> str:
+    if not yearly:
+        return ""
+    parts = [f"{row['exercise']} : {format_amount_fr(Decimal(str(row['amount'])))} votés, "
+             f"{format_amount_fr(Decimal(str(row['entitlement'])))} retenus" for row in yearly]
+    return " Calcul par année de la convention pluriannuelle : " + " ; ".join(parts) + "."
+
+
 def end_figures(session: Session, grant: Grant) -> EndFigures:
     report = financial_reports.checked(session, grant)
     return EndFigures(amount=grant.amount, redistributed=eligible_spending(session, grant),
@@ -122,8 +134,30 @@ def end_figures(session: Session, grant: Grant) -> EndFigures:
                       actual_cost=report.charges_actual if report else None)
 
 
+def yearly_entitlements(session: Session, grant: Grant, clause: RefundClause) -> list[dict[str, str | int]] | None:
+    """A multi-year convention on a clause read from the compte rendu financier: each year's
+    tranche against its own checked report (None otherwise: the grant as a whole)."""
+    if grant.years is None or clause not in NEEDS_FINANCIAL_REPORT:
+        return None
+    rows: list[dict[str, str | int]] = []
+    for year in multi_year.year_figures(session, grant):
+        kept = year_entitlement(clause, year)
+        rows.append({"year": year.number, "exercise": year.exercise, "amount": format_amount(year.amount),
+                     "eligible_spending": format_amount(year.eligible_spending or ZERO),
+                     "entitlement": format_amount(kept), "unused": format_amount(year.amount - kept)})
+    return rows
+
+
 def waiting_for(session: Session, grant: Grant) -> str | None:
     """Why the closure of a grant in `closing` cannot be decided yet (None: it can)."""
+    if grant.financial_report_owed and grant.years is not None:
+        missing = multi_year.unchecked_years(session, grant)
+        if missing:
+            names = ", ".join(f"n°{year.number} ({year.exercise})" for year in missing)
+            return (f"compte(s) rendu(s) financier(s) {names} pas encore reçu(s) et contrôlé(s) par la collectivité : "
+                    "la clôture d'une convention pluriannuelle se décide sur ceux de chaque année "
+                    "(loi 2000-321 art. 10)")
+        return None
     if grant.financial_report_owed and financial_reports.checked(session, grant) is None:
         return ("compte rendu financier (Cerfa 15059) pas encore reçu et contrôlé par la collectivité : la "
                 "clôture se décide après lui (loi 2000-321 art. 10)")
@@ -178,7 +212,10 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
     paid = sum((i.amount for i in instalments if i.status in (InstalmentStatus.PAID.value,
                                                               InstalmentStatus.ORDERED.value)), ZERO)
     unpaid = [(i.number, i.amount) for i in instalments if i.status in CLAIMABLE]
-    settlement = settle(entitlement(clause, figures), paid, unpaid)
+    yearly = yearly_entitlements(session, grant, clause)
+    entitled = (sum((Decimal(row["entitlement"]) for row in yearly), ZERO) if yearly is not None
+                else entitlement(clause, figures))
+    settlement = settle(entitled, paid, unpaid)
     _adjust_instalments(session, grant, settlement, clause, day=day, actor=actor)
     eligible = figures.redistributed if clause is RefundClause.NON_REDISTRIBUE else settlement.entitlement
     spent = figures.eligible_spending if figures.eligible_spending is not None else figures.redistributed
@@ -206,7 +243,7 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
                    "(CGCT D1611-1) : pas de titre de recette, la créance est abandonnée.")
     else:
         amount, status, number = computed, DUE, next_titre_number(session, day.year)
-        grounds = grounds_text(grant, paid, eligible, computed)
+        grounds = grounds_text(grant, paid, eligible, computed) + years_text(yearly)
         message = f"titre de recette {number} émis : {format_amount_fr(computed)} à reverser"
     if settlement.owed and clause is not RefundClause.AUCUN:
         message += f" ; reste à verser à l'association : {format_amount_fr(settlement.owed)}"
@@ -217,6 +254,8 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
     payload: dict[str, object] = {"paid": format_amount(paid), "eligible_spending": format_amount(eligible),
                                   "refund": format_amount(amount), "clause": clause.value, "status": status,
                                   "owed": format_amount(settlement.owed), "reason": message}
+    if yearly is not None:
+        payload["years"] = yearly
     if number is not None:
         due_on = obligations.deadline(grant, day + dt.timedelta(days=settings.titre_payment_days), settings)
         refund.due_on = due_on
@@ -292,9 +331,15 @@ def due_closures(session: Session, *, limit: int | None = None) -> list[str]:
     """References of the grants in `closing` whose closure is not decided yet and may be:
     their compte rendu financier checked when they owe one (one query)."""
     checked = sa.exists().where(FinancialReport.grant_id == Grant.id, FinancialReport.checked_on.is_not(None))
+    # A multi-year convention: every year voted has its report checked.
+    year_unchecked = sa.exists().where(
+        ConventionYear.grant_id == Grant.id,
+        ~sa.exists().where(FinancialReport.grant_id == Grant.id, FinancialReport.number == ConventionYear.number,
+                           FinancialReport.checked_on.is_not(None)))
     query = (sa.select(Grant.reference).where(Grant.stage == Stage.CLOSING.value,
                                               ~sa.exists().where(Refund.grant_id == Grant.id),
-                                              sa.or_(~Grant.financial_report_owed, checked))
+                                              sa.or_(~Grant.financial_report_owed,
+                                                     sa.and_(checked, ~year_unchecked)))
              .order_by(Grant.ends_on, Grant.reference))
     if limit is not None:
         query = query.limit(limit)

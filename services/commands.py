@@ -143,6 +143,32 @@ class Amendment(Command):
     text: str = Field(default="", max_length=20_000, title="Objet de l'avenant")
 
 
+class TrancheAvenant(Command):
+    on: dt.date = Field(title="Date de signature de l'avenant")
+    number: int | None = Field(default=None, ge=1, title="N° de l'avenant (sinon le suivant)")
+    text: str = Field(default="", max_length=20_000, title="Objet de l'avenant")
+
+
+class AnnualTranche(Command):
+    """One year of a multi-year convention (CPO) voted after the first: by its own act (an
+    annual deliberation, already exécutoire) or by an avenant that leaves the end date as it is."""
+
+    event: Literal["tranche"] = "tranche"
+    exercise: int = Field(ge=2000, le=2100, title="Exercice financé (année)")
+    amount: Amount = Field(title="Montant de l'année (EUR)")
+    act: str | None = Field(default=None, min_length=1, max_length=64,
+                            title="Référence de l'acte qui vote l'année (délibération annuelle)")
+    avenant: TrancheAvenant | None = Field(default=None, title="Ou l'avenant qui vote l'année")
+    instalments: list[AmendmentInstalment] = Field(
+        default_factory=list, title="Échéances de l'année (sinon une seule, 60 jours après le vote exécutoire)")
+
+    @model_validator(mode="after")
+    def _one_vote(self) -> AnnualTranche:
+        if (self.act is None) == (self.avenant is None):
+            raise ValueError("l'année se vote par un acte (« act ») ou par un avenant (« avenant »), l'un ou l'autre")
+        return self
+
+
 class FinancialReport(Command):
     """The compte rendu financier of the action (Cerfa 15059): its charges and products,
     budgeted and actual (loi 2000-321 art. 10, arrêté du 11 octobre 2006)."""
@@ -169,6 +195,7 @@ class FinancialReportChecked(Command):
 
 HistoryEvent = Annotated[
     PrefectureReceipt | ControlRestarted | Signature | PaymentConfirmation | ProgressReport
-    | ReportAnswer | Disbursement | RefundReceived | Amendment | FinancialReport | FinancialReportChecked,
+    | ReportAnswer | Disbursement | RefundReceived | Amendment | AnnualTranche | FinancialReport
+    | FinancialReportChecked,
     Field(discriminator="event"),
 ]

@@ -9,11 +9,12 @@ L612-4). Both are reviewed when a vote adopts a grant, since the vote gives it i
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Deliberation, Event, Grant, Instalment, Signature
+from db.models import ConventionYear, Deliberation, Event, Grant, Instalment, Signature
 from domain.convention import (
     CERTIFIED_ACCOUNTS_THRESHOLD,
     certified_accounts_required,
@@ -40,6 +41,16 @@ def granted_in(session: Session, year: int, *, association_id: int, authority_id
     return list(session.scalars(query.order_by(Grant.id)).unique())
 
 
+def yearly_amount(session: Session, grant: Grant) -> Decimal:
+    """What a grant weighs in the year its act was voted: a multi-year convention its first
+    year only (each following year is voted, and weighed, on its own: services.multi_year)."""
+    if grant.years is None:
+        return grant.amount
+    first = session.scalar(sa.select(ConventionYear.amount).where(ConventionYear.grant_id == grant.id,
+                                                                  ConventionYear.number == 1))
+    return grant.amount if first is None else first
+
+
 def _flagged(session: Session, grants: list[Grant], kind: str, year: int) -> bool:
     events = session.scalars(sa.select(Event.payload).where(
         Event.grant_id.in_([g.id for g in grants]), Event.kind == kind))
@@ -62,7 +73,7 @@ def review_yearly_totals(session: Session, grant: Grant, year: int, day: dt.date
     notices: list[str] = []
     threshold = settings.convention_threshold
     same_pair = granted_in(session, year, association_id=grant.association_id, authority_id=grant.authority_id)
-    total = sum((g.amount for g in same_pair), ZERO)
+    total = sum((yearly_amount(session, g) for g in same_pair), ZERO)
     if len(same_pair) > 1 and convention_required(total, threshold=threshold):
         why = yearly_total_message(total, year, len(same_pair), threshold=threshold)
         references = [g.reference for g in same_pair]
@@ -86,7 +97,7 @@ def review_yearly_totals(session: Session, grant: Grant, year: int, day: dt.date
             journal.append(session, other, "convention_requise", payload | {"message": message}, actor=actor)
             notices.append(message)
     from_all = granted_in(session, year, association_id=grant.association_id)
-    total_all = sum((g.amount for g in from_all), ZERO)
+    total_all = sum((yearly_amount(session, g) for g in from_all), ZERO)
     if certified_accounts_required(total_all) and not _flagged(session, from_all, "comptes_certifies", year):
         message = (f"{grant.association.name} : {format_amount_fr(total_all)} de subventions publiques en {year} "
                    f"(plus de {format_amount_fr(CERTIFIED_ACCOUNTS_THRESHOLD)}) : l'association doit publier des "

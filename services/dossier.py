@@ -29,7 +29,7 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
-from db.models import Act, Association, Authority, Evaluation, Grant, Instalment
+from db.models import Act, Association, Authority, ConventionYear, Evaluation, Grant, Instalment
 from domain import identifiers
 from domain.acts import check_sitting
 from domain.convention import convention_required
@@ -47,6 +47,7 @@ from domain.grant_end import (
 )
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
+from domain.multi_year import check_years
 from grantflow.settings import Settings
 from services import acts, commands, conventions, deliberation, journal, journal_anchors, prefecture
 from services.events import apply_act_event, apply_event
@@ -174,6 +175,18 @@ class EvaluationIn(Model):
     at_months: int = Field(gt=0, le=120)
 
 
+class ConventionIn(Model):
+    """A convention pluriannuelle d'objectifs: `years` financial years from `exercise`."""
+
+    years: int
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, value: int) -> int:
+        check_years(value)
+        return value
+
+
 class TargetIn(Model):
     min: Decimal | None = None
     max: Decimal | None = None
@@ -244,6 +257,9 @@ class GrantIn(Model):
     unspent: Literal["refund", "keep"] = "refund"
     financial_report: bool | None = None  # owed (closure waits for its check)
     exercise: int | dt.date | None = None  # the financed year, or its last day
+    # A multi-year convention: `amount` and `payments` are its first year's, voted by the
+    # grant's act; each following year is a `tranche` fact of the history.
+    convention: ConventionIn | None = None
     # The act (of `acts`, or already in the store) that decides this grant with others.
     act: str | None = None
     # Or a vote of its own (an act named after the grant). Neither: the grant is proposed
@@ -256,6 +272,9 @@ class GrantIn(Model):
         if self.act is not None and self.deliberation is not None:
             raise ValueError("une subvention rattachée à un acte (« act ») est votée par cet acte : "
                              "pas de « deliberation » propre")
+        if self.convention is not None and self.exercise is None:
+            raise RuleViolation("exercise", None, "une convention pluriannuelle nomme son premier exercice "
+                                                  "(exercise: 2023)")
         return self
 
 
@@ -447,6 +466,7 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
         reports_every_months=spec.reports.every_months if spec.reports else None,
         kind=spec.kind.value, refund_clause=clause.value, financial_report_owed=owed,
         exercise_ends_on=None if spec.exercise is None else exercise_end(spec.exercise),
+        years=spec.convention.years if spec.convention else None,
         targets={k: v.model_dump(mode="json", exclude_none=True) for k, v in spec.targets.items()},
         dossier=spec.model_dump(mode="json", by_alias=True),
     )
@@ -458,6 +478,9 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
                                condition_days=payment.days if payment.on else None,
                                status=InstalmentStatus.SCHEDULED.value,
                                idempotency_key=uuid.uuid4().hex))
+    if grant.years is not None and grant.exercise_ends_on is not None:
+        session.add(ConventionYear(grant_id=grant.id, number=1, exercise=grant.exercise_ends_on.year,
+                                   amount=spec.amount))
     for evaluation in spec.evaluations:
         session.add(Evaluation(grant_id=grant.id, name=evaluation.name, at_months=evaluation.at_months))
     journal.append(session, grant, "grant_proposed", {"amount": spec.amount, "object": spec.object}, actor=actor)

@@ -16,6 +16,7 @@ from services import (
     deliberation,
     disbursements,
     financial_reports,
+    multi_year,
     payments,
     prefecture,
     reporting,
@@ -53,6 +54,7 @@ HANDLERS: dict[type, Callable[[Session, Grant, Any, Settings, str], Any]] = {
     commands.Disbursement: lambda s, g, e, st, a: disbursements.record_disbursement(s, g, e, st, actor=a),
     commands.RefundReceived: lambda s, g, e, st, a: closure.record_refund(s, g, e, st, actor=a),
     commands.Amendment: lambda s, g, e, st, a: amendments.record_amendment(s, g, e, st, actor=a),
+    commands.AnnualTranche: lambda s, g, e, st, a: multi_year.record_tranche(s, g, e, st, actor=a),
     commands.FinancialReport: lambda s, g, e, st, a: financial_reports.record_financial_report(s, g, e, st, actor=a),
     commands.FinancialReportChecked: lambda s, g, e, st, a: financial_reports.record_check(s, g, e, st, actor=a),
 }

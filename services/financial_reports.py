@@ -16,7 +16,7 @@ from domain.errors import RuleViolation
 from domain.grant_end import Condition, Gap
 from domain.money import format_amount_fr
 from grantflow.settings import Settings
-from services import commands, conditions, grants, journal, obligations
+from services import commands, conditions, grants, journal, multi_year, obligations
 
 RECEIVING_STAGES = ("active", "closing")
 
@@ -40,6 +40,7 @@ def record_financial_report(session: Session, grant: Grant, fact: commands.Finan
         raise RuleViolation("on", fact.on.isoformat(),
                             f"la subvention est à l'étape « {grant.stage} » : le compte rendu financier se reçoit "
                             "une fois la convention commencée, avant la clôture (étapes active, closing)")
+    multi_year.check_financial_report_number(session, grant, fact.number)
     for name, value in zip(("charges_budgeted", "charges_actual", "products_budgeted", "products_actual"), figures):
         if value < 0:
             raise RuleViolation(name, str(value), "montant du compte rendu financier positif ou nul attendu")

@@ -127,8 +127,15 @@ def start(session: Session, grant: Grant, starts_on: dt.date, settings: Settings
         due = rules.evaluation_due_date(grant.starts_on, evaluation.at_months)
         ensure(session, grant, "evaluation", number, label=f"évaluation {evaluation.name}",
                debtor=AUTHORITY, due_on=deadline(grant, due, settings))
-    ensure(session, grant, "financial_report", 1, label="compte rendu financier (Cerfa 15059)",
+    ensure(session, grant, "financial_report", 1, label=financial_report_label(grant, 1),
            debtor=ASSOCIATION, due_on=deadline(grant, financial_report_due_date(grant), settings))
+
+
+def financial_report_label(grant: Grant, number: int) -> str:
+    """A multi-year convention owes one per year: the label names the year and its exercise."""
+    if grant.years is None or grant.exercise_ends_on is None:
+        return "compte rendu financier (Cerfa 15059)"
+    return f"compte rendu financier n°{number}, exercice {grant.exercise_ends_on.year + number - 1} (Cerfa 15059)"
 
 
 def financial_report_due_date(grant: Grant) -> dt.date:

@@ -13,6 +13,7 @@ from db.models import (
     Act,
     Association,
     Authority,
+    ConventionYear,
     Event,
     Grant,
     Instalment,
@@ -51,6 +52,9 @@ def grant_view(session: Session, reference: str) -> dict[str, Any]:
     instalments = session.scalars(
         sa.select(Instalment).where(Instalment.grant_id == grant.id).order_by(Instalment.number))
     events = session.scalars(sa.select(Event).where(Event.grant_id == grant.id).order_by(Event.seq))
+    years = session.execute(
+        sa.select(ConventionYear, Act.reference).outerjoin(Act, Act.id == ConventionYear.act_id)
+        .where(ConventionYear.grant_id == grant.id).order_by(ConventionYear.number))
     return {
         "reference": grant.reference,
         "authority": grant.authority.code,
@@ -66,6 +70,12 @@ def grant_view(session: Session, reference: str) -> dict[str, Any]:
         "act_id": act.act_id if act else None,
         "executoire_on": _iso(act.executoire_on) if act else None,
         "legality_control_ends_on": _iso(act.control_ends_on) if act else None,
+        "years": None if grant.years is None else {
+            "count": grant.years,
+            "voted": [{"number": y.number, "exercise": y.exercise, "amount": format_amount(y.amount),
+                       "act": act_reference or (act.reference if y.number == 1 and act else None),
+                       "amendment": y.amendment_number} for y, act_reference in years],
+        },
         "starts_on": _iso(grant.starts_on),
         "ends_on": _iso(grant.ends_on),
         "obligations": [

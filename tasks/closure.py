@@ -28,6 +28,7 @@ from tasks.runtime import actor
 record_disbursement = record_fact.with_options(name="enregistrer un versement à un porteur de projet")
 record_refund = record_fact.with_options(name="enregistrer un reversement reçu")
 record_amendment = record_fact.with_options(name="enregistrer un avenant")
+record_tranche = record_fact.with_options(name="enregistrer l'année votée d'une convention pluriannuelle")
 record_financial_report = record_fact.with_options(name="enregistrer le compte rendu financier")
 record_financial_report_check = record_fact.with_options(name="enregistrer le contrôle du compte rendu financier")
 

@@ -21,7 +21,7 @@ BACKENDS = os.environ.get("GRANTFLOW_TEST_BACKENDS", "sqlite,postgresql").split(
 # Written out, not read from the models: a table dropped from both would go unnoticed otherwise.
 EXPECTED_TABLES = {"authorities", "associations", "grants", "deliberations", "acts", "signatures", "instalments",
                    "obligations", "reports", "disbursements", "evaluations", "refunds", "messages", "events",
-                   "sweep_runs", "financial_reports"}
+                   "sweep_runs", "financial_reports", "convention_years"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -169,3 +169,37 @@ def test_events_written_before_0004_keep_their_plain_hash(fresh_url):
     finally:
         engine.dispose()
     assert differences(fresh_url) == []
+
+
+def test_0006_leaves_the_grants_stored_before_as_one_year_grants(fresh_url):
+    """No grant stored before 0006 is a multi-year convention: `years` stays NULL; going down
+    drops the years of the conventions recorded since, the grants stay."""
+    command.upgrade(alembic_config(fresh_url), "0005")
+    engine = sa.create_engine(fresh_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO authorities (id, code, name, siren, department, kind, email) "
+                "VALUES (1, 'cd93', 'CD93', '229300082', '093', 'departement', 'a@cd93.example.org')"))
+            connection.execute(sa.text(
+                "INSERT INTO associations (id, code, name, siret, email, iban, bic, holder) VALUES "
+                "(1, 'ludo', 'Ludo', '99912345800013', 'c@ludo.example.org', 'FR7630004000000000001234573', "
+                "'BNPAFRPPXXX', 'LUDO')"))
+            connection.execute(sa.text(
+                "INSERT INTO grants (id, reference, authority_id, association_id, object, amount, stage, "
+                "convention_required, duration_months, starts_from, kind, refund_clause, financial_report_owed, "
+                "targets, dossier) VALUES (1, 'G-2023', 1, 1, 'x', 2000000, 'active', false, 12, 'executoire', "
+                "'fonctionnement', 'reliquat', true, '{}', '{}')"))
+        command.upgrade(alembic_config(fresh_url), "0006")
+        with engine.begin() as connection:
+            assert connection.execute(sa.text("SELECT years FROM grants")).scalar_one() is None
+            assert connection.execute(sa.text("SELECT count(*) FROM convention_years")).scalar_one() == 0
+            connection.execute(sa.text("UPDATE grants SET years = 3"))
+            connection.execute(sa.text("INSERT INTO convention_years (grant_id, number, exercise, amount) "
+                                       "VALUES (1, 1, 2023, 2000000)"))
+        command.downgrade(alembic_config(fresh_url), "0005")
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT reference FROM grants")).scalar_one() == "G-2023"
+        assert "convention_years" not in schema(fresh_url)
+    finally:
+        engine.dispose()
