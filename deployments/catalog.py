@@ -177,6 +177,16 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         tags=("saisie", "paiement"),
     ),
     DeploymentSpec(
+        name="bank-details-confirmation",
+        entrypoint="flows/bank_details.py:bank_details_confirmation",
+        description=("Confirmation, par un second opérateur, du changement de coordonnées bancaires (IBAN, BIC, "
+                     "titulaire) d'une association enregistré au rechargement de son dossier : il s'applique "
+                     "aussitôt et ses paiements reprennent (sans confirmation, il s'applique au terme du délai "
+                     "GRANTFLOW_BANK_CHANGE_DELAY_DAYS). Se lance depuis l'interface : « Run », puis « Custom "
+                     "run », et le formulaire demande le code de l'association et le nom de l'opérateur."),
+        tags=("saisie", "paiement", "RIB"),
+    ),
+    DeploymentSpec(
         name="disbursement-recorded",
         entrypoint="flows/disbursement.py:disbursement_recorded",
         description=("Saisie d'un versement de l'association à un porteur de projet ; le total redistribué "

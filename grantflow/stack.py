@@ -321,10 +321,7 @@ class Stack:
         config = self.config
         from grantflow.settings import get_settings
 
-        store = get_settings().resolved_database_url
-        if "@" in store:  # never print a password
-            scheme, rest = store.split("://", 1)
-            store = f"{scheme}://…@{rest.rsplit('@', 1)[1]}"
+        store = get_settings().shown_database_url
         lines = [
             "",
             f"GrantFlow est prêt ({len(deployments)} déploiements servis en {self.timings['serve']:.1f} s).",

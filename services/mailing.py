@@ -132,7 +132,9 @@ def compose(session: Session, message: Message, settings: Settings) -> Mail:
         attachments = tuple(Path(p) for p in stored.pop("attachments", []))
         context |= {k: _typed(k, v) for k, v in stored.items()}
     subject, text, html = render(message.kind, context, override_dir=_override_dir(settings, authority.code))
-    to = (authority.email,) if to_authority else (association.email,)
+    # A change of bank details is announced at the address known before it (services.bank_changes).
+    address = context.pop("to_address", None)
+    to = (authority.email,) if to_authority else (address or association.email,)
     cc = (authority.email,) if message.copy_authority and not to_authority else ()
     domain = settings.mail_from.rsplit("@", 1)[-1]
     return Mail(message_id=f"<grantflow-{message.id}-{message.level or message.kind}@{domain}>",

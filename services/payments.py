@@ -60,7 +60,7 @@ from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnava
 from grantflow import clock
 from grantflow.settings import Settings
 from grantflow.wiring import bank_gateway
-from services import acts, commands, conditions, journal, obligations
+from services import acts, bank_changes, commands, conditions, journal, obligations
 from services.grants import advance, facts_of, get_grant
 
 SCHEDULED, ORDERED, PAID = InstalmentStatus.SCHEDULED, InstalmentStatus.ORDERED, InstalmentStatus.PAID
@@ -272,6 +272,8 @@ def payment_refusals(session: Session, grant: Grant, business_date: dt.date, set
         except RuleViolation as refused:
             refusals.append(RuleViolation(refused.field, refused.value,
                                           f"{refused.rule} ; {fix.format(code=association.code)}"))
+    if (change := bank_changes.pending(session, association.id)) is not None:
+        refusals.append(RuleViolation("association.bank", association.code, bank_changes.waiting_reason(change)))
     return refusals
 
 
@@ -301,6 +303,8 @@ def payment_plan(session: Session, settings: Settings, business_date: dt.date, r
                  number: int | None = None) -> Plan:
     """Due instalments split into those that may be claimed and those refused (per grant)."""
     plan = Plan()
+    # A bank-detail change whose delay has passed is in force before anything is planned.
+    bank_changes.settle_due(session, business_date, actor="grantflow")
     if reference is not None:
         grant = get_grant(session, reference)
         if number is not None:
