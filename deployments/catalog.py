@@ -108,8 +108,10 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         name="payment-run",
         entrypoint="flows/payment.py:payment_run",
-        cron="0 9 * * 1-5",
-        description=("Virements du jour, du lundi au vendredi à 9 h (heure de Paris) : retrouve la réponse "
+        cron="30 7 * * 1-5",
+        description=("Virements du jour, du lundi au vendredi à 7 h 30 (heure de Paris, après le balayage et "
+                     "avant le premier envoi de courriels, qui ne rappelle donc pas un paiement ordonné le matin "
+                     "même) : retrouve la réponse "
                      "du Trésor aux ordres restés sans réponse, puis ordonne toutes les échéances dues (une "
                      "remise par exécution). En échec, le message nomme chaque subvention, échéance et motif ; "
                      "relancer ne paie jamais deux fois."),

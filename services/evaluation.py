@@ -40,7 +40,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Disbursement, Evaluation, Grant, Message, Obligation, Report
+from db.models import Disbursement, Evaluation, Grant, Obligation, Report
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.indicators import ABOVE, BELOW, INDICATORS, MET, Target, assess, label
@@ -354,17 +354,6 @@ def evaluation_of(session: Session, grant: Grant, name: str) -> tuple[Evaluation
                                       f"(prévues : {known})")
 
 
-def withdraw_reminders(session: Session, obligation: Obligation | None) -> int:
-    """Reminders queued for an obligation fulfilled before they went out are not sent."""
-    if obligation is None:
-        return 0
-    withdrawn = session.execute(
-        sa.update(Message).where(Message.obligation_id == obligation.id, Message.status == "queued")
-        .values(status="withdrawn", last_error="obligation remplie avant l'envoi").returning(Message.id)
-        .execution_options(synchronize_session=False)).all()
-    return len(withdrawn)
-
-
 def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, day: dt.date,
              actor: str) -> EvaluationOutcome:
     evaluation, number = evaluation_of(session, grant, name)
@@ -401,8 +390,7 @@ def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, d
 
     evaluation.done_on, evaluation.summary = day, summary
     evaluation.results = [r.stored() for r in results]
-    obligation = obligations.fulfil(session, grant, "evaluation", number, day)
-    withdraw_reminders(session, obligation)
+    obligations.fulfil(session, grant, "evaluation", number, day)
     journal.append(session, grant, "evaluation", {
         "name": name, "on": day, "reports": len(frame),
         "missed": {r.indicator: {"status": r.status, "gap": str(r.gap)} for r in outcome.missed},
