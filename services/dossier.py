@@ -46,6 +46,7 @@ from domain.grant_end import (
     financial_report_owed_by_default,
     reports_asked,
 )
+from domain.labels import slug
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from grantflow import clock
@@ -315,6 +316,20 @@ class GrantIn(Model):
     # and waits for the council (the deliberation-approval flow).
     deliberation: commands.Vote | None = None
     history: list[DossierEvent] = []
+
+    @model_validator(mode="after")
+    def _evaluation_files_apart(self) -> GrantIn:
+        """Each evaluation writes files and an artifact named after it: two names that read
+        the same there ("Finale", "finale") would overwrite each other."""
+        seen: dict[str, str] = {}
+        for index, evaluation in enumerate(self.evaluations):
+            key = slug(evaluation.name)
+            if not key or key in seen:
+                raise RuleViolation(f"evaluations[{index}].name", evaluation.name,
+                                    f"nom d'évaluation confondu avec « {seen[key]} » dans les noms de fichiers"
+                                    if key else "nom d'évaluation sans lettre ni chiffre (noms de fichiers)")
+            seen[key] = evaluation.name
+        return self
 
     @model_validator(mode="after")
     def _one_act(self) -> GrantIn:

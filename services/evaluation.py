@@ -27,8 +27,6 @@ and writes nothing (the files are written again only if they went missing).
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -47,6 +45,7 @@ from domain.indicators import ABOVE, BELOW, INDICATORS, MET, Target, assess, lab
 from domain.lifecycle import Stage
 from domain.money import ZERO, format_amount, format_amount_fr
 from grantflow.settings import Settings
+from domain.labels import slug
 from services import journal, mailing, obligations
 from services.disbursements import total_paid, total_redistributed
 from services.grants import get_grant
@@ -73,12 +72,6 @@ def target_text(target: Target) -> str:
     if target.min is not None:
         return f"au moins {number_fr(target.min)}"
     return f"au plus {number_fr(target.max)}"  # type: ignore[arg-type]
-
-
-def slug(text: str) -> str:
-    """Lowercase letters, digits and dashes (Prefect artifact keys, file names)."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
 
 
 def artifact_key(reference: str, name: str) -> str:

@@ -10,8 +10,9 @@ one costs one transaction per MAIL_BATCH messages (measured in benchmarks/run.py
 
 What a crash can cause: if the process dies, or the database is lost, after some
 messages of a batch went out but before the batch committed, those messages stay
-queued and are sent again by the next run (at most MAIL_BATCH - 1 of them, each with the
-same Message-ID; with batch=1 at most the one message in the air, as before). Any other
+queued and are sent again by the next run (at most MAIL_BATCH of them: the whole batch
+when the database is lost at its commit, each with the same Message-ID; with batch=1 at
+most the one message in the air, as before). Any other
 exception first commits what the batch already sent. A server that is down leaves the
 message queued with its error recorded, for the next run; the rest of the batch too.
 """
