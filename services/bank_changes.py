@@ -118,7 +118,8 @@ def _announce(session: Session, association: Association, change: BankChange, *,
     for grant in grants_of(session, association.id):
         first_grant_per_authority.setdefault(grant.authority_id, grant)
     for grant in first_grant_per_authority.values():
-        message = mailing.queue(session, grant, "bank_details_changed", f"bank-change-{change.id}-{grant.authority_id}", {
+        key = f"bank-change-{change.id}-{grant.authority_id}"
+        message = mailing.queue(session, grant, "bank_details_changed", key, {
             "to_address": change.notified_email, "change_description": describe(change),
             "new_holder": change.new_holder, "new_iban_masked": masked_iban(change.new_iban),
             "requested_on": change.requested_on.isoformat(), "applies_on": change.applies_on.isoformat(),
