@@ -65,6 +65,32 @@ class Association(Base):
     holder: Mapped[str] = mapped_column(sa.String(32))
 
 
+class BankChange(Base):
+    """A changed IBAN, BIC or holder of an association (domain.bank_change): the association
+    row keeps the details in force; a change is applied to it once confirmed by a second
+    operator or once its delay has passed."""
+
+    __tablename__ = "bank_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    association_id: Mapped[int] = mapped_column(sa.ForeignKey("associations.id", ondelete="CASCADE"), index=True)
+    old_iban: Mapped[str] = mapped_column(sa.String(34))
+    old_bic: Mapped[str] = mapped_column(sa.String(11))
+    old_holder: Mapped[str] = mapped_column(sa.String(32))
+    new_iban: Mapped[str] = mapped_column(sa.String(34))
+    new_bic: Mapped[str] = mapped_column(sa.String(11))
+    new_holder: Mapped[str] = mapped_column(sa.String(32))
+    # The association's address when the change was recorded: where it is announced.
+    notified_email: Mapped[str] = mapped_column(sa.String(255))
+    requested_on: Mapped[dt.date]
+    requested_by: Mapped[str] = mapped_column(sa.String(64))
+    applies_on: Mapped[dt.date]  # unconfirmed, it takes effect that day
+    # pending | applied (confirmed, or its delay passed) | superseded (a later change replaced it)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    confirmed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    applied_on: Mapped[dt.date | None]
+
+
 class Grant(Base):
     __tablename__ = "grants"
     # The sweep's bounded read of conventions that ended: only active grants, by their end.

@@ -108,8 +108,10 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         name="payment-run",
         entrypoint="flows/payment.py:payment_run",
-        cron="0 9 * * 1-5",
-        description=("Virements du jour, du lundi au vendredi à 9 h (heure de Paris) : retrouve la réponse "
+        cron="30 7 * * 1-5",
+        description=("Virements du jour, du lundi au vendredi à 7 h 30 (heure de Paris, après le balayage et "
+                     "avant le premier envoi de courriels, qui ne rappelle donc pas un paiement ordonné le matin "
+                     "même) : retrouve la réponse "
                      "du Trésor aux ordres restés sans réponse, puis ordonne toutes les échéances dues (une "
                      "remise par exécution). En échec, le message nomme chaque subvention, échéance et motif ; "
                      "relancer ne paie jamais deux fois."),
@@ -175,6 +177,16 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         description=("Saisie de la confirmation de paiement du Trésor : l'échéance est payée à la date "
                      "donnée. " + _FORM),
         tags=("saisie", "paiement"),
+    ),
+    DeploymentSpec(
+        name="bank-details-confirmation",
+        entrypoint="flows/bank_details.py:bank_details_confirmation",
+        description=("Confirmation, par un second opérateur, du changement de coordonnées bancaires (IBAN, BIC, "
+                     "titulaire) d'une association enregistré au rechargement de son dossier : il s'applique "
+                     "aussitôt et ses paiements reprennent (sans confirmation, il s'applique au terme du délai "
+                     "GRANTFLOW_BANK_CHANGE_DELAY_DAYS). Se lance depuis l'interface : « Run », puis « Custom "
+                     "run », et le formulaire demande le code de l'association et le nom de l'opérateur."),
+        tags=("saisie", "paiement", "RIB"),
     ),
     DeploymentSpec(
         name="disbursement-recorded",

@@ -8,8 +8,17 @@ English word reaches a reader and each label is written once.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 
 from domain.calendar import format_date_fr
+
+
+def slug(text: str) -> str:
+    """Lowercase letters, digits and dashes (Prefect artifact keys, file names): "Finale" and
+    "finale" give the same slug, so names that must not share files are compared by it."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
 
 STAGES = {
     "deliberation": "délibération",

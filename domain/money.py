@@ -62,6 +62,10 @@ def _read_text(value: str, field: str) -> Decimal:
     return Decimal(f"{sign}{integer}.{match['frac'] or '0'}")
 
 
+# The largest amount a SEPA credit transfer carries (11 digits, 2 of them decimals).
+SEPA_MAX = Decimal("999999999.99")
+
+
 def parse_amount(value: str | int | Decimal, field: str = "amount") -> Decimal:
     """The amount as a Decimal quantized to the cent; refuses float, negative, sub-cent, ambiguous."""
     # bool is an int subclass: True would silently become 1.00 EUR.
@@ -77,6 +81,10 @@ def parse_amount(value: str | int | Decimal, field: str = "amount") -> Decimal:
         raise RuleViolation(field, value, "montant illisible : un nombre fini en euros est attendu")
     if number < 0:
         raise RuleViolation(field, value, "montant négatif refusé : un montant versé ou dû est positif ou nul")
+    if number > SEPA_MAX:
+        raise RuleViolation(field, value, "montant supérieur au plafond d'un virement SEPA (999 999 999,99 EUR, "
+                                          "règlement SEPA du Conseil européen des paiements) : aucune banque ne "
+                                          "peut le payer")
     try:
         cents = number.quantize(CENT)
     except InvalidOperation:

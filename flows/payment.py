@@ -25,7 +25,7 @@ from flows.naming import dated
 from grantflow import clock
 from grantflow.settings import get_settings
 from services.commands import PaymentConfirmation
-from services.payments import PaymentRunFailed, Problem, chunks, rejection
+from services.payments import PaymentRunFailed, Problem, chunks, problem_of
 from tasks.payments import (
     check_payment_conditions,
     claim_instalments,
@@ -68,8 +68,8 @@ def _pay(business_date: dt.date, reference: str | None = None, number: int | Non
             for failed in record_technical_failure(claimed, batch, reason):
                 problems.append(Problem(failed["reference"], failed["number"], Decimal(failed["amount"]),
                                         "technique", reason))
-    problems += [rejection(a["reference"], a["number"], Decimal(a["amount"]), a["reason"])
-                 for a in answers if a["status"] == "rejected"]
+    problems += [p for a in answers
+                 if (p := problem_of(a["reference"], a["number"], Decimal(a["amount"]), a["status"], a["reason"]))]
     ordered = [a for a in answers if a["status"] in ("ordered", "paid")]
     logger.info("remise %s du %s : %d versement(s) ordonné(s), %d réponse(s) retrouvée(s), %d en échec",
                 batch, format_date_fr(business_date), len(ordered), len(recovered), len(problems))

@@ -39,6 +39,7 @@ KINDS = (
     "titre_de_recette",
     "run_failed",
     "mail_failed",
+    "bank_details_changed",
 )
 
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")

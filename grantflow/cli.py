@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from db.migrate import upgrade
 from db.session import unit_of_work
 from domain import labels
@@ -44,7 +46,7 @@ def _store() -> None:
 
 def cmd_migrate(_: argparse.Namespace) -> int:
     _store()
-    print(f"Base à jour : {get_settings().resolved_database_url}")
+    print(f"Base à jour : {get_settings().shown_database_url}")
     return 0
 
 
@@ -61,6 +63,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"historique complété : {reference}")
     for reference in report.unchanged:
         print(f"déjà présent, inchangé : {reference}")
+    for change in report.changes:
+        print(f"modifié : {change}")
     for notice in report.notices:
         print(f"attention : {notice}")
     return 0
@@ -143,6 +147,10 @@ def print_grant(view: dict[str, Any]) -> None:
         due = f"échéance {day(_date(p['due_on']))}" if p["due_on"] else "échéance à fixer"
         print(f"  versement n°{p['number']} {format_amount_fr(Decimal(p['amount']))}  {due}  "
               f"{labels.label(labels.INSTALMENT_STATUSES, p['status'])}")
+    if change := view.get("bank_change_pending"):
+        print(f"  changement de RIB en attente : {change['change']} (enregistré le "
+              f"{day(_date(change['requested_on']))} par {change['requested_by']}, à confirmer par un second "
+              f"opérateur, sinon effectif le {day(_date(change['applies_on']))}) : paiements suspendus")
     refund = view.get("refund")
     if refund:
         print(f"  reversement {format_amount_fr(Decimal(refund['amount']))} "
@@ -306,7 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except sa.exc.OperationalError as error:
+        # The store is down or unreachable: said in French, without a traceback nor the password.
+        cause = str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
+        print(f"Base de données injoignable ({get_settings().shown_database_url}) : {cause[:200]} ; rien n'a été "
+              "enregistré, relancer la commande une fois la base disponible", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

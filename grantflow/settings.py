@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     wait_for_legality_control: bool = False
     titre_floor: Decimal = Decimal("15.00")
     titre_payment_days: int = 30  # a titre de recette is paid within 30 days (then the next working day)
+    # A changed IBAN/BIC/holder applies after this many days unless a second operator
+    # confirms it sooner (domain.bank_change); payments to the association wait meanwhile.
+    bank_change_delay_days: int = 15
     # Payments: instalments claimed per transaction by a payment run (one bank batch per run).
     payment_claim_batch: int = 500
     # The daily sweep: parts of a large day run at once on PostgreSQL (SQLite: one at a time).
@@ -63,6 +66,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'grantflow.db').resolve()}"
+
+    @property
+    def shown_database_url(self) -> str:
+        """The store's URL as it may be printed or logged: its password masked."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "(adresse de base illisible)"
 
     @property
     def outbox_dir(self) -> Path:

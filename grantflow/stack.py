@@ -38,6 +38,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from deployments.crashed_runs import HEARTBEAT_SECONDS
 from grantflow import clock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +113,8 @@ class StackConfig:
             "PREFECT_UI_URL": self.ui_url,
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": database,
             "PREFECT_API_DATABASE_CONNECTION_URL": database,
+            # Runs send heartbeats; the automation of deployments.crashed_runs marks a silent one Crashed.
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
         })
         # A Prefect Cloud key or another profile must not redirect the local stack.
         for name in ("PREFECT_API_KEY", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
@@ -120,6 +123,16 @@ class StackConfig:
 
 
 # --- the pieces, usable one by one (tests) -------------------------------------------
+
+
+def ensure_crashed_run_automation(config: StackConfig, say: Callable[[str], None]) -> None:
+    """The server's automation for runs whose process died (created once; idempotent)."""
+    done = subprocess.run([config.python, "-m", "deployments.crashed_runs"], cwd=config.root,
+                          env=config.environment(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120, check=False)
+    if done.returncode != 0:
+        say("Automatisation des exécutions interrompues non créée (python -m deployments.crashed_runs à relancer) : "
+            + (done.stderr.strip().splitlines() or ["?"])[-1])
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -277,6 +290,7 @@ class Stack:
                    self.server, config.server_log, lambda: self.stopping)
         self.timings["server"] = time.monotonic() - started
         self.say(f"Serveur Prefect prêt en {self.timings['server']:.1f} s. Mise en service des déploiements…")
+        ensure_crashed_run_automation(config, self.say)
 
         serve_started = time.monotonic()
         since = clock.now() - dt.timedelta(seconds=1)  # the API keeps milliseconds
@@ -321,10 +335,7 @@ class Stack:
         config = self.config
         from grantflow.settings import get_settings
 
-        store = get_settings().resolved_database_url
-        if "@" in store:  # never print a password
-            scheme, rest = store.split("://", 1)
-            store = f"{scheme}://…@{rest.rsplit('@', 1)[1]}"
+        store = get_settings().shown_database_url
         lines = [
             "",
             f"GrantFlow est prêt ({len(deployments)} déploiements servis en {self.timings['serve']:.1f} s).",

@@ -221,8 +221,9 @@ def _association(session: Session, line: _Line, source: Path) -> str:
         if getattr(known, name) != getattr(spec.bank, name):
             raise AnnexError(_where(source, line.number, column, getattr(spec.bank, name),
                                     f"l'association {known.name} (SIRET {known.siret}) est connue avec "
-                                    f"« {getattr(known, name)} » : un changement de coordonnées bancaires suit "
-                                    "sa propre procédure, il ne se fait pas par import"))
+                                    f"« {getattr(known, name)} » : un changement de coordonnées bancaires ne se fait "
+                                    "pas par import ; recharger le dossier de l'association (le changement attend "
+                                    "alors la confirmation d'un second opérateur)"))
     return known.code
 
 

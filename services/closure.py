@@ -70,7 +70,7 @@ from domain.refund import contest_deadline, titre_required
 from grantflow.settings import Settings
 from services import commands, financial_reports, grants, journal, mailing, multi_year, obligations
 from services.disbursements import eligible_spending, total_paid
-from services.evaluation import withdraw_reminders
+from services.obligations import withdraw_reminders
 from services.grants import get_grant
 from services.payments import CLAIMABLE
 
@@ -317,8 +317,7 @@ def record_refund(session: Session, grant: Grant, fact: commands.RefundReceived,
         Obligation.grant_id == grant.id, Obligation.kind == "refund", Obligation.number == 1)).one_or_none()
     if left == 0:
         refund.status = PAID
-        done = obligations.fulfil(session, grant, "refund", 1, fact.on)
-        withdraw_reminders(session, done)
+        obligations.fulfil(session, grant, "refund", 1, fact.on)
         grants.advance(session, grant, fact.on, actor=actor)
     elif obligation is not None:
         obligation.label = _refund_label(refund)

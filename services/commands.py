@@ -199,3 +199,11 @@ HistoryEvent = Annotated[
     | FinancialReportChecked,
     Field(discriminator="event"),
 ]
+
+
+class BankDetailsConfirmation(Command):
+    """A second operator confirms an association's pending change of bank details."""
+
+    association: str = Field(min_length=1, max_length=64, title="Association (son code dans le dossier)")
+    operator: str = Field(min_length=1, max_length=64,
+                          title="Opérateur qui confirme (pas celui qui a enregistré le changement)")

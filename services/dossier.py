@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from db.models import Act, Association, Authority, ConventionYear, Evaluation, Grant, Instalment
 from domain import identifiers
 from domain.acts import check_sitting
+from domain.bank_change import BankDetails
 from domain.convention import convention_required
 from domain.errors import RuleViolation
 from domain.grant_end import (
@@ -45,29 +46,92 @@ from domain.grant_end import (
     financial_report_owed_by_default,
     reports_asked,
 )
+from domain.labels import slug
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from domain.multi_year import check_years
+from grantflow import clock
 from grantflow.settings import Settings
-from services import acts, commands, conventions, deliberation, journal, journal_anchors, prefecture
+from services import acts, bank_changes, commands, conventions, deliberation, journal, journal_anchors, prefecture
 from services.events import apply_act_event, apply_event
+
+
+class DossierError(Exception):
+    """A dossier refused whole: the French message names the file, the grant, the field and the rule."""
 
 
 class _Yaml12Loader(yaml.SafeLoader):
     """YAML 1.1 reads the key `on` (as in `{event: signature, on: 2019-01-07}`) as True:
-    only true/false are booleans here, as in YAML 1.2."""
+    only true/false are booleans here, as in YAML 1.2. Dates stay text for pydantic to read,
+    so that `2019-02-30` is refused naming its field instead of failing the whole file."""
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+class _PlainYamlLoader(_Yaml12Loader):
+    """No anchors and no aliases: a dossier never needs them, and nested aliases ("billion
+    laughs") make a kilobyte file expand to gigabytes. Refused as they are met, before
+    anything is expanded."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "ancre (&) ou alias (*) YAML refusé : un dossier écrit chaque valeur en clair",
+                event.start_mark)
+        return super().compose_node(parent, index)
+
+
+MAX_FILE_BYTES = 2_000_000  # the largest real dossier is a few kilobytes; an act's annex goes through import-annex
+SHOWN_CHARACTERS = 80  # of a refused value, in messages
+
+
+def clipped(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """A value as a message quotes it: at most `limit` characters, with the total length when cut."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} caractères)"
+
+
 def read_yaml(path: Path) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader)
+    """The YAML of a dossier or an events file; every way it can be unreadable is a DossierError in French."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DossierError(f"{path} : fichier de {size} octets refusé (au plus {MAX_FILE_BYTES} octets)")
+        data = path.read_bytes()
+    except OSError as error:
+        raise DossierError(f"{path} : fichier illisible ({error.strerror or error})") from error
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DossierError(f"{path} : fichier illisible : octet {error.start} ({data[error.start]:#04x}) invalide "
+                           "en UTF-8 (enregistrer le fichier en UTF-8)") from error
+    try:
+        raw = yaml.load(text, Loader=_PlainYamlLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as error:
+        raise DossierError(f"{path} : YAML illisible : {clipped(str(error), 300)}") from error
+    _refuse_nul(raw, path, "")
+    return raw
+
+
+def _refuse_nul(value: Any, path: Path, where: str) -> None:
+    """A NUL character (written "\\0" in YAML) cannot be stored by PostgreSQL nor read in a mail."""
+    if isinstance(value, str) and "\x00" in value:
+        raise DossierError(f"{path} : champ « {where or 'racine'} » = {clipped(repr(value))} : caractère nul "
+                           "(\\0) refusé dans un texte")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(str(key), path, where)
+            _refuse_nul(item, path, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, path, f"{where}[{index}]")
 
 
 class Model(BaseModel):
@@ -205,6 +269,8 @@ ActEvent = Annotated[
 ]
 
 REFERENCE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# A grant's object is copied into every mail and export: a paragraph, not a document.
+MAX_OBJECT = 2_000
 
 
 class SittingIn(Model):
@@ -244,7 +310,7 @@ class GrantIn(Model):
     reference: str = Field(min_length=1, max_length=64, pattern=REFERENCE)
     authority: str
     association: str
-    object: str = Field(min_length=1)
+    object: str = Field(min_length=1, max_length=MAX_OBJECT)
     amount: commands.Amount
     duration: DurationIn
     payments: list[InstalmentIn] = Field(min_length=1)
@@ -268,6 +334,20 @@ class GrantIn(Model):
     history: list[DossierEvent] = []
 
     @model_validator(mode="after")
+    def _evaluation_files_apart(self) -> GrantIn:
+        """Each evaluation writes files and an artifact named after it: two names that read
+        the same there ("Finale", "finale") would overwrite each other."""
+        seen: dict[str, str] = {}
+        for index, evaluation in enumerate(self.evaluations):
+            key = slug(evaluation.name)
+            if not key or key in seen:
+                raise RuleViolation(f"evaluations[{index}].name", evaluation.name,
+                                    f"nom d'évaluation confondu avec « {seen[key]} » dans les noms de fichiers"
+                                    if key else "nom d'évaluation sans lettre ni chiffre (noms de fichiers)")
+            seen[key] = evaluation.name
+        return self
+
+    @model_validator(mode="after")
     def _one_act(self) -> GrantIn:
         if self.act is not None and self.deliberation is not None:
             raise ValueError("une subvention rattachée à un acte (« act ») est votée par cet acte : "
@@ -285,16 +365,13 @@ class Dossier(Model):
     grants: list[GrantIn] = []
 
 
-class DossierError(Exception):
-    """A dossier refused whole: the French message names the file, the grant, the field and the rule."""
-
-
 @dataclass
 class LoadReport:
     created: list[str]
     unchanged: list[str]
     completed: list[str] = dataclasses.field(default_factory=list)  # new history events applied
     notices: list[str] = dataclasses.field(default_factory=list)  # for the operator (services.conventions)
+    changes: list[str] = dataclasses.field(default_factory=list)  # associations' details changed or pending
 
 
 _PYDANTIC_RULES: dict[str, str] = {
@@ -355,10 +432,11 @@ def _where(raw: Any, loc: Sequence[Any]) -> tuple[str | None, str]:
     that name it) and the field path after it."""
     reference = None
     if len(loc) >= 2 and loc[0] == "grants" and isinstance(loc[1], int):
-        reference = _entry(raw, "grants", loc[1]).get("reference")
+        found = _entry(raw, "grants", loc[1]).get("reference")
+        reference = None if found is None else clipped(str(found))
         loc = loc[2:]
     elif len(loc) >= 2 and loc[0] == "acts" and isinstance(loc[1], int):
-        reference = f"acte {_entry(raw, 'acts', loc[1]).get('id')}"
+        reference = f"acte {clipped(str(_entry(raw, 'acts', loc[1]).get('id')))}"
         loc = loc[2:]
     elif len(loc) >= 2 and loc[0] in ("authorities", "associations") and isinstance(loc[1], int):
         code = _entry(raw, loc[0], loc[1]).get("id")
@@ -367,7 +445,8 @@ def _where(raw: Any, loc: Sequence[Any]) -> tuple[str | None, str]:
             grants = [g.get("reference") for g in (raw.get("grants") or []) if isinstance(g, dict)
                       and g.get(key) == code and g.get("reference")]
             word = "collectivité" if key == "authority" else "association"
-            reference = f"{word} {code}" + (f" (subvention {', '.join(map(str, grants))})" if grants else "")
+            reference = clipped(f"{word} {code}" + (f" (subvention {', '.join(map(str, grants))})" if grants else ""),
+                                200)
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -396,14 +475,11 @@ def _message(source: str, reference: str | None, field: str, value: Any, rule: s
         where = f"{source}, {reference}"
     else:
         where = f"{source}, subvention {reference}"
-    return f"{where} : champ « {field} » = {_shown(value)!r} : {rule}"
+    return f"{where} : champ « {field} » = {clipped(repr(_shown(value)))} : {rule}"
 
 
 def parse(path: Path) -> Dossier:
-    try:
-        raw = read_yaml(path)
-    except (OSError, yaml.YAMLError) as error:
-        raise DossierError(f"{path} : fichier illisible ({error})") from error
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise DossierError(f"{path} : le dossier doit contenir authorities, associations et grants")
     try:
@@ -431,6 +507,39 @@ def _sync(session: Session, model: type[Authority] | type[Association], code: st
     for key, value in values.items():
         if getattr(row, key) != value:
             setattr(row, key, value)
+
+
+_ASSOCIATION_CHANGED = {"name": "nom modifié", "siret": "SIRET modifié", "rna": "RNA modifié",
+                        "email": "adresse électronique modifiée"}
+
+
+def _sync_association(session: Session, spec: AssociationIn, settings: Settings, *, actor: str) -> list[str]:
+    """The association as the dossier says, and what changed, in French. Its bank details
+    never change here: a new IBAN, BIC or holder is recorded as a pending change
+    (services.bank_changes), announced at the address known before this load."""
+    values = spec.model_dump(exclude={"id", "bank"})
+    row = session.scalars(sa.select(Association).where(Association.code == spec.id)).one_or_none()
+    if row is None:
+        session.add(Association(code=spec.id, **values, **spec.bank.model_dump()))
+        return []
+    lines = []
+    change = bank_changes.request(session, row, BankDetails(**spec.bank.model_dump()), settings,
+                                  day=clock.today(), actor=actor)
+    if change is not None:
+        lines.append(f"association {spec.id} : changement de coordonnées bancaires NON appliqué, en attente "
+                     f"({bank_changes.describe(change)}) : annoncé à {change.notified_email} et à la collectivité ; "
+                     "à confirmer par un second opérateur (déploiement bank-details-confirmation), sinon effectif "
+                     f"le {change.applies_on:%d/%m/%Y} ; les paiements de l'association attendent jusque-là")
+    changed = {key: {"old": getattr(row, key), "new": value} for key, value in values.items()
+               if getattr(row, key) != value}
+    if changed:
+        for key, value in values.items():
+            setattr(row, key, value)
+        bank_changes.journal_for_association(session, row, "association_changed", {"changes": changed}, actor=actor)
+        lines.append(f"association {spec.id} : " + ", ".join(
+            f"{_ASSOCIATION_CHANGED[key]} ({both['old'] or '—'} → {both['new'] or '—'})"
+            for key, both in changed.items()))
+    return lines
 
 
 def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: str) -> Grant:
@@ -586,8 +695,7 @@ def apply_dossier(session: Session, dossier: Dossier, settings: Settings, *, sou
     for authority in dossier.authorities:
         _sync(session, Authority, authority.id, authority.model_dump(exclude={"id"}))
     for association in dossier.associations:
-        values = association.model_dump(exclude={"id", "bank"}) | association.bank.model_dump()
-        _sync(session, Association, association.id, values)
+        report.changes += _sync_association(session, association, settings, actor=actor)
     session.flush()
     declared = [(spec, *_declare_act(session, spec, source)) for spec in dossier.acts]
     # Grants first, so that the act's vote and transmission decide all of them; then the
@@ -625,6 +733,25 @@ def load_files(paths: Sequence[Path], settings: Settings, unit_of_work: Callable
                actor: str = "grantflow load") -> LoadReport:
     """Parse every file first, then write them all in one transaction (or nothing)."""
     parsed = [(path, parse(path)) for path in paths]
+    try:
+        total = _apply_files(parsed, settings, unit_of_work, actor=actor)
+    except sa.exc.IntegrityError:
+        # Another load created the same authority, association or grant meanwhile: this one,
+        # rolled back whole, is applied again on what that one wrote.
+        try:
+            total = _apply_files(parsed, settings, unit_of_work, actor=actor)
+        except sa.exc.IntegrityError as error:
+            raise DossierError(f"{', '.join(map(str, paths))} : un autre chargement enregistre les mêmes "
+                               "subventions au même moment ; rien n'a été enregistré, recharger le dossier "
+                               "une fois l'autre chargement terminé") from error
+    if total.created or total.completed or total.changes:
+        with unit_of_work() as session:
+            journal_anchors.anchor(session, settings)
+    return total
+
+
+def _apply_files(parsed: Sequence[tuple[Path, Dossier]], settings: Settings, unit_of_work: Callable[[], Any], *,
+                 actor: str) -> LoadReport:
     total = LoadReport(created=[], unchanged=[])
     with unit_of_work() as session:
         for path, dossier in parsed:
@@ -633,7 +760,5 @@ def load_files(paths: Sequence[Path], settings: Settings, unit_of_work: Callable
             total.unchanged += report.unchanged
             total.completed += report.completed
             total.notices += report.notices
-    if total.created or total.completed:
-        with unit_of_work() as session:
-            journal_anchors.anchor(session, settings)
+            total.changes += report.changes
     return total

@@ -27,8 +27,6 @@ and writes nothing (the files are written again only if they went missing).
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -40,13 +38,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Disbursement, Evaluation, Grant, Message, Obligation, Report
+from db.models import Disbursement, Evaluation, Grant, Obligation, Report
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.indicators import ABOVE, BELOW, INDICATORS, MET, Target, assess, label
 from domain.lifecycle import Stage
 from domain.money import ZERO, format_amount, format_amount_fr
 from grantflow.settings import Settings
+from domain.labels import slug
 from services import journal, mailing, obligations
 from services.disbursements import total_paid, total_redistributed
 from services.grants import get_grant
@@ -73,12 +72,6 @@ def target_text(target: Target) -> str:
     if target.min is not None:
         return f"au moins {number_fr(target.min)}"
     return f"au plus {number_fr(target.max)}"  # type: ignore[arg-type]
-
-
-def slug(text: str) -> str:
-    """Lowercase letters, digits and dashes (Prefect artifact keys, file names)."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
 
 
 def artifact_key(reference: str, name: str) -> str:
@@ -354,17 +347,6 @@ def evaluation_of(session: Session, grant: Grant, name: str) -> tuple[Evaluation
                                       f"(prévues : {known})")
 
 
-def withdraw_reminders(session: Session, obligation: Obligation | None) -> int:
-    """Reminders queued for an obligation fulfilled before they went out are not sent."""
-    if obligation is None:
-        return 0
-    withdrawn = session.execute(
-        sa.update(Message).where(Message.obligation_id == obligation.id, Message.status == "queued")
-        .values(status="withdrawn", last_error="obligation remplie avant l'envoi").returning(Message.id)
-        .execution_options(synchronize_session=False)).all()
-    return len(withdrawn)
-
-
 def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, day: dt.date,
              actor: str) -> EvaluationOutcome:
     evaluation, number = evaluation_of(session, grant, name)
@@ -401,8 +383,7 @@ def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, d
 
     evaluation.done_on, evaluation.summary = day, summary
     evaluation.results = [r.stored() for r in results]
-    obligation = obligations.fulfil(session, grant, "evaluation", number, day)
-    withdraw_reminders(session, obligation)
+    obligations.fulfil(session, grant, "evaluation", number, day)
     journal.append(session, grant, "evaluation", {
         "name": name, "on": day, "reports": len(frame),
         "missed": {r.indicator: {"status": r.status, "gap": str(r.gap)} for r in outcome.missed},

@@ -80,18 +80,21 @@ def append_many(session: Session, new_events: Iterable[NewEvent], *, actor: str)
     session.flush()
     key = journal_key(get_settings())
     at = clock.now()
-    business_date = at.date()
+    today = at.date()
     written = 0
     while chunk:
         heads = _heads(session, {e.grant_id for e in chunk})
         rows = []
         for event in chunk:
-            seq, prev_hash = heads.get(event.grant_id, (0, GENESIS))
+            seq, prev_hash, last_date = heads.get(event.grant_id, (0, GENESIS, today))
             seq += 1
+            # Two runs at different business dates (two `simulate` at once) never make a
+            # grant's journal go back in time: an event is dated at least as its predecessor.
+            business_date = max(today, last_date)
             payload = json.loads(_canonical(event.payload))  # dates and Decimals as strings
             digest = event_hash(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
                                 actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, key=key)
-            heads[event.grant_id] = (seq, digest)
+            heads[event.grant_id] = (seq, digest, business_date)
             rows.append(dict(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
                              actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, hash=digest,
                              alg=KEYED))
@@ -101,8 +104,8 @@ def append_many(session: Session, new_events: Iterable[NewEvent], *, actor: str)
     return written
 
 
-def _heads(session: Session, grant_ids: set[int]) -> dict[int, tuple[int, str]]:
-    """The last (seq, hash) of each of these grants' chains, as this transaction sees them."""
+def _heads(session: Session, grant_ids: set[int]) -> dict[int, tuple[int, str, dt.date]]:
+    """The last (seq, hash, business date) of each of these grants' chains, as this transaction sees them."""
     last = (
         sa.select(Event.grant_id, sa.func.max(Event.seq).label("seq"))
         .where(Event.grant_id.in_(grant_ids))
@@ -110,9 +113,9 @@ def _heads(session: Session, grant_ids: set[int]) -> dict[int, tuple[int, str]]:
         .subquery()
     )
     return {
-        grant_id: (seq, digest)
-        for grant_id, seq, digest in session.execute(
-            sa.select(Event.grant_id, Event.seq, Event.hash).join(
+        grant_id: (seq, digest, business_date)
+        for grant_id, seq, digest, business_date in session.execute(
+            sa.select(Event.grant_id, Event.seq, Event.hash, Event.business_date).join(
                 last, sa.and_(last.c.grant_id == Event.grant_id, last.c.seq == Event.seq)
             )
         )

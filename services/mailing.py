@@ -10,8 +10,9 @@ one costs one transaction per MAIL_BATCH messages (measured in benchmarks/run.py
 
 What a crash can cause: if the process dies, or the database is lost, after some
 messages of a batch went out but before the batch committed, those messages stay
-queued and are sent again by the next run (at most MAIL_BATCH - 1 of them, each with the
-same Message-ID; with batch=1 at most the one message in the air, as before). Any other
+queued and are sent again by the next run (at most MAIL_BATCH of them: the whole batch
+when the database is lost at its commit, each with the same Message-ID; with batch=1 at
+most the one message in the air, as before). Any other
 exception first commits what the batch already sent. A server that is down leaves the
 message queued with its error recorded, for the next run; the rest of the batch too.
 """
@@ -132,7 +133,9 @@ def compose(session: Session, message: Message, settings: Settings) -> Mail:
         attachments = tuple(Path(p) for p in stored.pop("attachments", []))
         context |= {k: _typed(k, v) for k, v in stored.items()}
     subject, text, html = render(message.kind, context, override_dir=_override_dir(settings, authority.code))
-    to = (authority.email,) if to_authority else (association.email,)
+    # A change of bank details is announced at the address known before it (services.bank_changes).
+    address = context.pop("to_address", None)
+    to = (authority.email,) if to_authority else (address or association.email,)
     cc = (authority.email,) if message.copy_authority and not to_authority else ()
     domain = settings.mail_from.rsplit("@", 1)[-1]
     return Mail(message_id=f"<grantflow-{message.id}-{message.level or message.kind}@{domain}>",

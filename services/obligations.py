@@ -11,7 +11,7 @@ from collections.abc import Collection
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Evaluation, Grant, Instalment, Obligation
+from db.models import Evaluation, Grant, Instalment, Message, Obligation
 from domain import calendar
 from domain import obligations as rules
 from domain.convention import convention_period
@@ -44,13 +44,27 @@ def ensure(session: Session, grant: Grant, kind: str, number: int, *, label: str
 
 
 def fulfil(session: Session, grant: Grant, kind: str, number: int, on: dt.date) -> Obligation | None:
+    """The obligation done; its reminders still queued are withdrawn, so that no mail asks
+    for what was done the same day (a payment ordered by the morning's run, a report received)."""
     obligation = session.scalars(
         sa.select(Obligation).where(Obligation.grant_id == grant.id, Obligation.kind == kind,
                                     Obligation.number == number)
     ).one_or_none()
     if obligation is not None and obligation.status in ("pending", "overdue"):
         obligation.status, obligation.done_on = "done", on
+        withdraw_reminders(session, obligation)
     return obligation
+
+
+def withdraw_reminders(session: Session, obligation: Obligation | None) -> int:
+    """Reminders queued for an obligation fulfilled (or cancelled) before they went out are not sent."""
+    if obligation is None:
+        return 0
+    withdrawn = session.execute(
+        sa.update(Message).where(Message.obligation_id == obligation.id, Message.status == "queued")
+        .values(status="withdrawn", last_error="obligation remplie avant l'envoi").returning(Message.id)
+        .execution_options(synchronize_session=False)).all()
+    return len(withdrawn)
 
 
 def reschedule(obligation: Obligation, due_on: dt.date) -> None:

@@ -1,4 +1,4 @@
-"""Paying instalments exactly once (DOMAIN.md §4, DESIGN.md "Exactly once").
+"""Paying instalments exactly once (DOMAIN.md §4, DESIGN.md "Exactly once"); one bad order never stops the others.
 
 A payment run goes through these steps, each one its own unit of work:
 
@@ -19,6 +19,10 @@ A payment run goes through these steps, each one its own unit of work:
    once the gateway has answered. Holding the grant lock during the call is what lets
    step 1 of a concurrent run tell a crashed claim from one still in flight: it waits
    for the lock, and then finds the answer recorded.
+   An order no bank can take (an amount above the SEPA ceiling, a name the format
+   refuses) is parked: that instalment alone becomes "failed" with its reason, and the
+   rest of the batch is ordered (a batch the gateway refuses whole is ordered one by one
+   to find it).
    A technical failure (`TreasuryUnavailable`) rolls the step back; the caller (Prefect
    retries) tries again, asking the gateway first; when it gives up,
    `record_technical_failure` marks the claims "failed".
@@ -60,7 +64,7 @@ from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnava
 from grantflow import clock
 from grantflow.settings import Settings
 from grantflow.wiring import bank_gateway
-from services import acts, commands, conditions, journal, obligations
+from services import acts, bank_changes, commands, conditions, journal, obligations
 from services.grants import advance, facts_of, get_grant
 
 SCHEDULED, ORDERED, PAID = InstalmentStatus.SCHEDULED, InstalmentStatus.ORDERED, InstalmentStatus.PAID
@@ -104,7 +108,7 @@ class Answer:
         return f"subvention {self.reference}, versement n°{self.number} ({format_amount_fr(self.amount)})"
 
 
-ProblemKind = Literal["conditions", "configuration", "rejet", "technique"]
+ProblemKind = Literal["conditions", "configuration", "rejet", "technique", "ordre"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class Problem:
     def __str__(self) -> str:
         what = {"conditions": "conditions de paiement non remplies",
                 "configuration": "configuration de la collectivité à compléter", "rejet": "rejeté par le Trésor",
-                "technique": "échec technique"}[self.kind]
+                "technique": "échec technique", "ordre": "ordre écarté, le reste de la remise continue"}[self.kind]
         return (f"subvention {self.reference}, versement n°{self.number} ({format_amount_fr(self.amount)}) : "
                 f"{what} : {self.reason}")
 
@@ -272,6 +276,8 @@ def payment_refusals(session: Session, grant: Grant, business_date: dt.date, set
         except RuleViolation as refused:
             refusals.append(RuleViolation(refused.field, refused.value,
                                           f"{refused.rule} ; {fix.format(code=association.code)}"))
+    if (change := bank_changes.pending(session, association.id)) is not None:
+        refusals.append(RuleViolation("association.bank", association.code, bank_changes.waiting_reason(change)))
     return refusals
 
 
@@ -301,6 +307,8 @@ def payment_plan(session: Session, settings: Settings, business_date: dt.date, r
                  number: int | None = None) -> Plan:
     """Due instalments split into those that may be claimed and those refused (per grant)."""
     plan = Plan()
+    # A bank-detail change whose delay has passed is in force before anything is planned.
+    bank_changes.settle_due(session, business_date, actor="grantflow")
     if reference is not None:
         grant = get_grant(session, reference)
         if number is not None:
@@ -485,10 +493,21 @@ def order_claimed(session: Session, settings: Settings, instalment_ids: Sequence
                     answers.append(record_outcome(session, instalment, grant, known, business_date, actor=actor,
                                                   via="lookup"))
                     continue
-            to_order.append((instalment, payment_order(instalment, grant, business_date)))
+            try:
+                order = payment_order(instalment, grant, business_date)
+            except (ValueError, TypeError) as error:  # an amount or a name no bank can take
+                answers.append(_park(session, instalment, grant, batch_id, error, actor=actor))
+                continue
+            to_order.append((instalment, order))
         if not to_order:
             continue
-        outcomes = gateway.order([order for _, order in to_order], batch_id=batch_id)
+        try:
+            outcomes = gateway.order([order for _, order in to_order], batch_id=batch_id)
+        except TreasuryUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - a batch refused whole for one of its orders: find which
+            outcomes = _order_one_by_one(session, gateway, to_order, grants, batch_id, answers, actor=actor)
+            to_order = [(i, o) for i, o in to_order if i.status == ORDERED.value]
         _crash_after_order_if_testing()
         by_key = {outcome.key: outcome for outcome in outcomes}
         for instalment, order in to_order:
@@ -499,6 +518,34 @@ def order_claimed(session: Session, settings: Settings, instalment_ids: Sequence
             answers.append(record_outcome(session, instalment, grants[instalment.grant_id], outcome, business_date,
                                           actor=actor))
     return answers
+
+
+def _park(session: Session, instalment: Instalment, grant: Grant, batch_id: str, error: Exception, *,
+          actor: str) -> Answer:
+    """A poison order (refused before any bank can take it): this instalment alone becomes
+    "failed" with its own reason, and the rest of the batch goes on."""
+    _transition(instalment, FAILED)
+    instalment.reason = (f"ordre impossible à émettre : {str(error)[:300]} ; à corriger dans le dossier (montant, "
+                         "coordonnées bancaires), puis relancer le paiement")
+    _journal(session, instalment, "payment_failed", {"key": instalment.idempotency_key, "batch_id": batch_id,
+                                                     "reason": instalment.reason, "parked": True}, actor)
+    return _answer(instalment, grant)
+
+
+def _order_one_by_one(session: Session, gateway: BankGateway, to_order: list[tuple[Instalment, PaymentOrder]],
+                      grants: dict[int, Grant], batch_id: str, answers: list[Answer], *,
+                      actor: str) -> list[OrderOutcome]:
+    """Each order of a refused batch alone (the same keys: the bank pays a key once); those
+    refused again are parked."""
+    outcomes: list[OrderOutcome] = []
+    for instalment, order in to_order:
+        try:
+            outcomes += gateway.order([order], batch_id=batch_id)
+        except TreasuryUnavailable:
+            raise
+        except Exception as error:  # noqa: BLE001 - this one order is the poison
+            answers.append(_park(session, instalment, grants[instalment.grant_id], batch_id, error, actor=actor))
+    return outcomes
 
 
 def record_technical_failure(session: Session, instalment_ids: Sequence[int], batch_id: str, reason: str, *,
@@ -653,9 +700,17 @@ def rejection(reference: str, number: int, amount: Decimal, reason: str | None) 
                    "le paiement (le versement sera ordonné de nouveau, avec la même clé)")
 
 
+def problem_of(reference: str, number: int, amount: Decimal, status: str, reason: str | None) -> Problem | None:
+    """An answer as the run's failure reports it: a rejection, an order parked, or nothing."""
+    if status == REJECTED.value:
+        return rejection(reference, number, amount, reason)
+    if status == FAILED.value:
+        return Problem(reference, number, amount, "ordre", reason or "")
+    return None
+
+
 def problems_of(answers: Iterable[Answer]) -> list[Problem]:
-    """The rejections among the bank's answers, as the run's failure reports them."""
-    return [rejection(a.reference, a.number, a.amount, a.reason) for a in answers if a.status == REJECTED.value]
+    return [p for a in answers if (p := problem_of(a.reference, a.number, a.amount, a.status, a.reason)) is not None]
 
 
 def daily_payments(unit_of_work: Callable[[], AbstractContextManager[Session]],

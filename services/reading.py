@@ -22,7 +22,7 @@ from db.models import (
 )
 from domain.acts import BODIES, BODY_BASIS
 from domain.money import format_amount
-from services import acts
+from services import acts, bank_changes
 from services.conditions import waiting_for
 from services.grants import get_grant
 
@@ -93,6 +93,7 @@ def grant_view(session: Session, reference: str) -> dict[str, Any]:
             "amount": format_amount(refund.amount), "received": format_amount(refund.received),
             "status": refund.status, "titre_number": refund.titre_number, "due_on": _iso(refund.due_on),
         },
+        "bank_change_pending": bank_changes.pending_view(bank_changes.pending(session, grant.association_id)),
         "events": [
             {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "payload": e.payload}
             for e in events

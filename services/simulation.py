@@ -22,7 +22,7 @@ from domain import labels
 from grantflow import clock
 from grantflow.settings import Settings
 from services import closure, commands, evaluation, journal_anchors, mailing, sweep
-from services.dossier import DossierError, read_yaml
+from services.dossier import DossierError, clipped, french_rule, read_yaml
 from services.events import apply_event
 from services.grants import get_grant
 
@@ -47,8 +47,14 @@ def fact_date(fact: commands.Command) -> dt.date:
 
 def read_facts(path: Path) -> list[ScheduledFact]:
     raw = read_yaml(path) or []
+    if not isinstance(raw, list):
+        raise DossierError(f"{path} : une liste d'événements datés est attendue (- {{reference: ..., event: ..., "
+                           "on: AAAA-MM-JJ}})")
     facts = []
     for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise DossierError(f"{path} : événement n°{index + 1} : un objet {{reference: ..., event: ...}} est "
+                               f"attendu, pas {clipped(repr(item))}")
         item = dict(item)
         reference = item.pop("reference", None)
         try:
@@ -57,8 +63,8 @@ def read_facts(path: Path) -> list[ScheduledFact]:
         except ValidationError as error:
             first = error.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise DossierError(f"{path} : événement n°{index + 1} ({reference}) : champ « {field} » : "
-                               f"{first['msg']}") from error
+            raise DossierError(f"{path} : événement n°{index + 1} ({reference}) : champ « {field} » = "
+                               f"{clipped(repr(first.get('input')))} : {french_rule(first)}") from error
     return facts
 
 

@@ -13,8 +13,9 @@ from prefect.cache_policies import NO_CACHE
 from db.session import unit_of_work
 from domain import labels
 from domain.lifecycle import Stage
+from grantflow import clock
 from grantflow.settings import get_settings
-from services import acts, commands, conventions
+from services import acts, bank_changes, commands, conventions
 from services.events import apply_act_event, apply_event
 from services.grants import get_grant
 from tasks.runtime import actor, label_run
@@ -77,3 +78,15 @@ record_control_restart = record_act_fact.with_options(name="enregistrer la relan
 record_signature = record_fact.with_options(name="enregistrer une signature de la convention")
 record_report = record_fact.with_options(name="enregistrer un compte rendu")
 record_report_answer = record_fact.with_options(name="enregistrer la réponse à un compte rendu")
+
+
+@task(name="confirmer un changement de RIB", task_run_name="confirmation RIB {confirmation.association}",
+      cache_policy=NO_CACHE)
+def confirm_bank_change(confirmation: commands.BankDetailsConfirmation) -> dict[str, Any]:
+    with unit_of_work() as session:
+        change = bank_changes.confirm(session, confirmation.association, confirmation.operator, clock.today(),
+                                      actor=actor())
+        described = bank_changes.describe(change)
+    get_run_logger().info("association %s : changement de RIB confirmé par %s et appliqué (%s)",
+                          confirmation.association, confirmation.operator, described)
+    return {"association": confirmation.association, "change": described, "confirmed_by": confirmation.operator}

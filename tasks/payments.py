@@ -114,6 +114,8 @@ def order_transfers(instalment_ids: list[int], batch_id: str, business_date: dt.
     for answer in answers:
         if answer.status == payments.REJECTED.value:
             logger.error("%s : rejeté par le Trésor : %s", answer.label(), answer.reason)
+        elif answer.status == payments.FAILED.value:
+            logger.error("%s : écarté de la remise : %s", answer.label(), answer.reason)
         else:
             logger.info("%s : ordonné (%s, réf. Trésor %s%s)", answer.label(), answer.status,
                         answer.treasury_reference, ", réponse retrouvée" if answer.via == "lookup" else "")

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from db.session import is_postgresql_url, unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
-from services import journal_anchors, mailing, reading, sweep
+from services import bank_changes, journal_anchors, mailing, reading, sweep
 
 ARTIFACT_ROWS = 500
 
@@ -46,13 +46,16 @@ def anchor_journal() -> int:
 def publish_portfolio(business_date: dt.date) -> None:
     with unit_of_work() as session:
         table = reading.portfolio(session)
+        pending_bank_changes = bank_changes.pending_lines(session)
     # The server refuses artifacts of a few MB: the most urgent grants, and the count of the rest.
     shown = table.sort_values(["overdue", "next_due_on"], ascending=[False, True], na_position="last")
     shown = shown.head(ARTIFACT_ROWS)
     more = f" ({ARTIFACT_ROWS} plus urgentes sur {len(table)} : `grantflow report` pour tout)" \
         if len(table) > ARTIFACT_ROWS else ""
     create_table_artifact(key="portefeuille", table=shown.fillna("").to_dict(orient="records"),
-                          description=f"Portefeuille des subventions au {business_date:%d/%m/%Y}{more}")
+                          description=f"Portefeuille des subventions au {business_date:%d/%m/%Y}{more}"
+                          + "".join(f"\n\nChangement de RIB en attente, paiements suspendus : {line}"
+                                    for line in pending_bank_changes))
 
 
 @task(name="publier le compte rendu des envois", cache_policy=NO_CACHE)

@@ -21,7 +21,7 @@ BACKENDS = os.environ.get("GRANTFLOW_TEST_BACKENDS", "sqlite,postgresql").split(
 # Written out, not read from the models: a table dropped from both would go unnoticed otherwise.
 EXPECTED_TABLES = {"authorities", "associations", "grants", "deliberations", "acts", "signatures", "instalments",
                    "obligations", "reports", "disbursements", "evaluations", "refunds", "messages", "events",
-                   "sweep_runs", "financial_reports", "convention_years"}
+                   "sweep_runs", "financial_reports", "convention_years", "bank_changes"}
 
 
 @pytest.fixture(params=BACKENDS)

@@ -141,7 +141,14 @@ def test_any_split_into_positive_cents_adds_up(total_cents, cuts):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(min_value=0, max_value=10**12))
+@given(st.integers(min_value=0, max_value=99_999_999_999))  # up to the SEPA ceiling, 999,999,999.99 EUR
 def test_cents_round_trip(cents):
     assert to_cents(from_cents(cents)) == cents
     assert parse_amount(format_amount(from_cents(cents))) == from_cents(cents)
+
+
+@pytest.mark.parametrize("value", ["1000000000.00", "999999999.991", 10**20, "1 000 000 000"])
+def test_amounts_above_the_sepa_ceiling_are_refused(value):
+    with pytest.raises(RuleViolation, match="plafond d'un virement SEPA|au plus 2 décimales"):
+        parse_amount(value)
+    assert parse_amount("999999999.99") == Decimal("999999999.99")

@@ -9,7 +9,7 @@ MODULES = sorted(DOMAIN.glob("*.py"))
 
 ALLOWED_ROOTS = {
     "__future__", "collections", "dataclasses", "datetime", "decimal", "enum", "functools", "re",
-    "types", "typing",
+    "types", "typing", "unicodedata",
     "holidays", "pendulum", "stdnum", "schwifty", "email_validator",
     "domain",
 }

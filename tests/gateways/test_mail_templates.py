@@ -42,6 +42,10 @@ CONTEXTS = {
                     "failed_to": "contact@faubourg-numerique.example.org",
                     "failed_subject": "Relance : compte rendu bimestriel n°2 en retard de 3 jours",
                     "reason": "destinataires refusés par smtp:25 : 550 mailbox unavailable"},
+    "bank_details_changed": {"grant_reference": "CASQ-2018-44208A", "association_name": "Faubourg Numérique",
+                             "change_description": "IBAN FR76 **** 4573 → FR76 **** 6594",
+                             "new_iban_masked": "FR76 **** 6594", "new_holder": "FAUBOURG NUMERIQUE",
+                             "requested_on": date(2019, 5, 20), "applies_on": date(2019, 6, 4)},
 }
 
 
