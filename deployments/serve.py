@@ -18,6 +18,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from deployments.catalog import DEPLOYMENTS, DeploymentSpec
+from deployments.forms import operator_form
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -35,13 +36,19 @@ def runner_deployment(spec: DeploymentSpec) -> RunnerDeployment:
     flow = spec.load_flow()
     if flow.name != spec.name:
         raise ValueError(f"{spec.entrypoint} est le flow {flow.name!r}, le catalogue attend {spec.name!r}")
-    return flow.to_deployment(
+    from prefect.utilities.callables import ParameterSchema
+
+    deployment = flow.to_deployment(
         name=spec.name,
         schedules=schedules(spec),
         description=spec.description,
         tags=list(spec.tags),
         parameters=dict(spec.parameters),
     )
+    # to_deployment takes no schema: its private copy is the one registered with the API.
+    schema = deployment._parameter_openapi_schema.model_dump_for_openapi()
+    deployment._parameter_openapi_schema = ParameterSchema(**operator_form(schema))
+    return deployment
 
 
 def runner_deployments(specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS) -> list[RunnerDeployment]:

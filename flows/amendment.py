@@ -5,12 +5,12 @@ from typing import Any
 
 from prefect import flow
 
-from flows.hooks import notify_authority
+from flows.hooks import failure_resolved, notify_authority
 from services.commands import Amendment
 from tasks.closure import record_amendment
 
 
-@flow(name="grant-amendment", on_failure=[notify_authority],
+@flow(name="grant-amendment", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="avenant {reference}",
       description="Enregistre un avenant à la convention : nouvelle date de fin (postérieure à l'actuelle), "
                   "montant supplémentaire et ses échéances (qui doivent en faire la somme). Les comptes rendus "
