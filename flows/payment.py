@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 
 from domain.calendar import format_date_fr
 from flows.hooks import failure_resolved, notify_authority
-from flows.naming import dated
+from flows.naming import SCHEDULED_STEPS, dated
 from grantflow import clock
 from grantflow.settings import get_settings
 from services.commands import PaymentConfirmation
@@ -91,7 +91,7 @@ def grant_payment(reference: str, number: int | None = None, business_date: dt.d
     return _pay(business_date or clock.today(), reference, number)
 
 
-@flow(name="payment-run", flow_run_name=dated("virements au"), on_completion=[failure_resolved],
+@flow(name="payment-run", flow_run_name=dated(SCHEDULED_STEPS["payment-run"]), on_completion=[failure_resolved],
       description="Les jours ouvrés : ordonne au Trésor toutes les échéances dues à la date (une remise par "
                   "exécution), après avoir retrouvé la réponse des ordres restés sans réponse. Échoue en nommant "
                   "chaque subvention, échéance et motif à corriger ; relançable sans risque.")
