@@ -43,6 +43,9 @@ REASON = "compte clos : coordonnées bancaires invalides"
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December")
 RUN_TIMEOUT_MS = 90_000
+# The steps the README's operations section shows (docs/ui/<step>.png).
+README_SHOTS = ("vote-form", "signature-association", "payment-failed", "payment-failed-reason",
+                "payment-completed")
 
 
 class Stack:
@@ -217,14 +220,24 @@ def test_the_operator_signs_pays_fails_on_the_iban_corrects_it_and_retries(runni
         target = ROOT / docs
         target.mkdir(parents=True, exist_ok=True)
         for shot in shots.glob("*.png"):
-            shutil.copy(shot, target / shot.name)
+            if shot.stem.split("-", 1)[1] in README_SHOTS:
+                shutil.copy(shot, target / f"{shot.stem.split('-', 1)[1]}.png")
 
 
 def operate(operator: Operator, stack: Stack) -> None:
+    the_vote_form_offers_two_choices(operator)
     sign_both_in_the_form(operator)
     payment = pay_and_fail_on_the_iban(operator, stack)
     correct_the_iban(stack)
     retry_twice(operator, stack, payment)
+
+
+def the_vote_form_offers_two_choices(operator: Operator) -> None:
+    operator.custom_run("deliberation-approval")
+    for title in ("Acte (sa référence", "Vote", "Date de la séance (du vote)", "Membres en exercice",
+                  "Présents (suppléants compris)", "Voix pour"):
+        operator.page.get_by_text(title).first.wait_for()
+    operator.shot("vote-form")
 
 
 def sign_both_in_the_form(operator: Operator) -> None:
@@ -247,9 +260,10 @@ def pay_and_fail_on_the_iban(operator: Operator, stack: Stack) -> str:
     payment = operator.submit("grant-payment")
     run = operator.wait_state(payment, "FAILED")
     assert run["name"] == f"paiement {INNOSPRINT}"
+    operator.shot("payment-failed")
     operator.find_text(REASON)
     operator.find_text("versement n°1 (35 000,00 EUR) : rejeté par le Trésor")
-    operator.shot("payment-failed")
+    operator.shot("payment-failed-reason")
     assert instalment(stack)["status"] == "rejected"
     assert failure_notices(stack)[-1:] == [("run_failed", "queued")] or failure_notices(stack) == [
         ("run_failed", "sent")]
