@@ -6,10 +6,19 @@ switch ("None" / "int") to toggle before typing. The served deployments' paramet
 schemas are rewritten here: each top-level field titled in French, each optional field
 shown as the plain input of its type (left empty, the flow gets its default), each
 amount as text (read by domain.money, like the dossiers).
+
+`python -m deployments.serve` serves them so; after `prefect deploy --all` (production),
+`python -m deployments.forms` rewrites the registered deployments' forms the same way.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from deployments.catalog import DEPLOYMENTS, DeploymentSpec
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
 
 # One French title per flow parameter name (tests/test_forms.py checks that every
 # parameter of every deployment has one).
@@ -68,3 +77,34 @@ def operator_form(schema: dict[str, Any]) -> dict[str, Any]:
     for name, field in form.get("properties", {}).items():
         field["title"] = PARAMETER_TITLES[name]
     return form
+
+
+def apply_forms(client: SyncPrefectClient, specs: Iterable[DeploymentSpec] = DEPLOYMENTS) -> list[str]:
+    """The operator's forms on deployments registered by `prefect deploy` (which registers
+    Prefect's own schema): the names of the deployments updated."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    updated = []
+    for spec in specs:
+        try:
+            deployment = client.read_deployment_by_name(spec.full_name)
+        except ObjectNotFound:
+            continue
+        form = operator_form(deployment.parameter_openapi_schema or {})
+        client.update_deployment(deployment.id, DeploymentUpdate(parameter_openapi_schema=form))
+        updated.append(spec.name)
+    return updated
+
+
+def main() -> int:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        updated = apply_forms(client)
+    print(f"Formulaires en français : {len(updated)} déploiement(s) mis à jour ({', '.join(updated)}).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

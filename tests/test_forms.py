@@ -75,3 +75,24 @@ def test_the_signature_form_asks_only_who_signed_and_when():
     schema = form("convention-signature")
     assert [p["title"] for p in schema["properties"].values()] == ["Référence de la subvention", "Signature"]
     assert list(schema["definitions"]["Signature"]["properties"]) == ["party", "on"]
+
+
+def test_deployments_registered_by_prefect_deploy_get_the_same_forms(prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.callables import parameter_schema
+
+    from deployments.forms import apply_forms
+
+    [spec] = [s for s in DEPLOYMENTS if s.name == "grant-payment"]
+    flow = spec.load_flow()
+    with get_client(sync_client=True) as client:
+        # What `prefect deploy` registers: Prefect's own schema, Python names as titles.
+        client.create_deployment(flow_id=client.create_flow(flow), name=spec.name,
+                                 parameter_openapi_schema=parameter_schema(flow).model_dump_for_openapi())
+        assert client.read_deployment_by_name(spec.full_name).parameter_openapi_schema["properties"][
+            "reference"]["title"] == "reference"
+        assert apply_forms(client, [spec]) == ["grant-payment"]
+        registered = client.read_deployment_by_name(spec.full_name).parameter_openapi_schema
+    assert registered == form("grant-payment")
+    assert registered["properties"]["number"] == {
+        "position": 1, "title": "N° de l'échéance (vide : toutes celles qui sont dues)", "type": "integer"}
