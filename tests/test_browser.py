@@ -265,8 +265,8 @@ def pay_and_fail_on_the_iban(operator: Operator, stack: Stack) -> str:
     operator.find_text("versement n°1 (35 000,00 EUR) : rejeté par le Trésor")
     operator.shot("payment-failed-reason")
     assert instalment(stack)["status"] == "rejected"
-    assert failure_notices(stack)[-1:] == [("run_failed", "queued")] or failure_notices(stack) == [
-        ("run_failed", "sent")]
+    # The authority hears of it (the mail-run may already have sent it).
+    assert failure_notices(stack) in ([("run_failed", "queued")], [("run_failed", "sent")])
     return payment
 
 
