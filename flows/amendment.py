@@ -6,12 +6,12 @@ from typing import Any
 
 from prefect import flow
 
-from flows.hooks import notify_authority
+from flows.hooks import failure_resolved, notify_authority
 from services.commands import Amendment, AnnualTranche
 from tasks.closure import record_amendment, record_tranche
 
 
-@flow(name="grant-amendment", on_failure=[notify_authority],
+@flow(name="grant-amendment", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="avenant {reference}",
       description="Enregistre un avenant à la convention : nouvelle date de fin (postérieure à l'actuelle), "
                   "montant supplémentaire et ses échéances (qui doivent en faire la somme). Les comptes rendus "
@@ -21,7 +21,7 @@ def grant_amendment(reference: str, amendment: Amendment) -> dict[str, Any]:
     return record_amendment(reference, amendment)
 
 
-@flow(name="convention-year-voted", on_failure=[notify_authority],
+@flow(name="convention-year-voted", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="année {tranche.exercise} {reference}",
       description="Enregistre une année d'une convention pluriannuelle d'objectifs (CPO) : son montant voté par "
                   "sa délibération annuelle (acte déjà exécutoire) ou par un avenant qui ne change pas la fin de la "

@@ -11,12 +11,12 @@ from typing import Any
 
 from prefect import flow
 
-from flows.hooks import notify_authority
+from flows.hooks import failure_resolved, notify_authority
 from grantflow import clock
 from tasks.closure import close_grant, publish_closure
 
 
-@flow(name="grant-closure", on_failure=[notify_authority],
+@flow(name="grant-closure", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="clôture {reference}",
       description="Clôture une convention terminée, après le contrôle du compte rendu financier quand il est dû : "
                   "selon la clause de la convention (reliquat, prorata, aucun, non redistribué), les versements "

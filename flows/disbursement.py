@@ -6,12 +6,12 @@ from typing import Any
 
 from prefect import flow
 
-from flows.hooks import notify_authority
+from flows.hooks import failure_resolved, notify_authority
 from services.commands import Disbursement, RefundReceived
 from tasks.closure import record_disbursement, record_refund
 
 
-@flow(name="disbursement-recorded", on_failure=[notify_authority],
+@flow(name="disbursement-recorded", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="versement à {disbursement.beneficiary} {reference}",
       description="Enregistre un versement de l'association à un porteur de projet (dépense éligible pendant la "
                   "convention). Le total redistribué ne peut pas dépasser le montant de la subvention ; après le "
@@ -20,7 +20,7 @@ def disbursement_recorded(reference: str, disbursement: Disbursement) -> dict[st
     return record_disbursement(reference, disbursement)
 
 
-@flow(name="refund-received", on_failure=[notify_authority],
+@flow(name="refund-received", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="reversement {reference}",
       description="Enregistre un reversement reçu au titre de recette : un reversement partiel laisse le reste "
                   "dû (les relances continuent) ; le paiement complet solde le titre et clôt la subvention.")

@@ -10,12 +10,12 @@ from typing import Any
 
 from prefect import flow
 
-from flows.hooks import notify_authority
+from flows.hooks import failure_resolved, notify_authority
 from grantflow import clock
 from tasks.evaluation import evaluate_grant, publish_evaluation
 
 
-@flow(name="grant-evaluation", on_failure=[notify_authority],
+@flow(name="grant-evaluation", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="évaluation {name} {reference}",
       description="Évalue une subvention : indicateurs des comptes rendus reçus (dernière valeur déclarée, "
                   "cumulée depuis le début) comparés aux objectifs de la convention, somme redistribuée aux "

@@ -6,12 +6,12 @@ from typing import Any
 
 from prefect import flow
 
-from flows.hooks import notify_authority
+from flows.hooks import failure_resolved, notify_authority
 from services.commands import FinancialReport, FinancialReportChecked
 from tasks.closure import record_financial_report, record_financial_report_check
 
 
-@flow(name="financial-report-received", on_failure=[notify_authority],
+@flow(name="financial-report-received", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="compte rendu financier {reference}",
       description="Enregistre le compte rendu financier de l'action (Cerfa 15059, loi 2000-321 art. 10) : charges "
                   "et produits prévus et réalisés ; les écarts en euros et en % sont calculés et journalisés. "
@@ -20,7 +20,7 @@ def financial_report_received(reference: str, report: FinancialReport) -> dict[s
     return record_financial_report(reference, report)
 
 
-@flow(name="financial-report-checked", on_failure=[notify_authority],
+@flow(name="financial-report-checked", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="contrôle du compte rendu financier {reference}",
       description="Enregistre le contrôle du compte rendu financier par la collectivité (approuvé ou non, dépenses "
                   "éligibles retenues) : le solde qui l'attendait devient dû, et la clôture peut se calculer selon "

@@ -46,3 +46,15 @@ def notify_authority(flow: Flow, flow_run: FlowRun, state: State) -> None:
             }, day=clock.today(), to_authority=True)
     except RuleViolation:
         logger.warning("Échec de %s : subvention ou acte %r inconnu, personne à prévenir", flow_run.name, reference)
+
+
+def failure_resolved(flow: Flow, flow_run: FlowRun, state: State) -> None:
+    """A run completed after a failure (a Retry of the same run): the failure notice still
+    queued is withdrawn, one already sent is followed by a « résolu » mail."""
+    with unit_of_work() as session:
+        # Grant runs key their notice by the run id; payment runs by its hex (the bank batch).
+        for key in (str(flow_run.id), flow_run.id.hex):
+            withdrawn, resolved = mailing.failure_resolved(session, key, day=clock.today())
+            if withdrawn or resolved:
+                logger.info("%s : échec résolu, %d avis retiré(s), %d courriel(s) « résolu » en file",
+                            flow_run.name, withdrawn, resolved)

@@ -20,8 +20,8 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from domain.calendar import format_date_fr
-from flows.hooks import notify_authority
-from flows.naming import dated
+from flows.hooks import failure_resolved, notify_authority
+from flows.naming import SCHEDULED_STEPS, dated
 from grantflow import clock
 from grantflow.settings import get_settings
 from services.commands import PaymentConfirmation
@@ -82,7 +82,8 @@ def _pay(business_date: dt.date, reference: str | None = None, number: int | Non
             "ordered": ordered, "settled": plan["settled"], "waiting": plan["waiting"]}
 
 
-@flow(name="grant-payment", flow_run_name=_grant_payment_name, on_failure=[notify_authority],
+@flow(name="grant-payment", flow_run_name=_grant_payment_name,
+      on_failure=[notify_authority], on_completion=[failure_resolved],
       description="Ordonne le versement d'une subvention (toutes les échéances dues, ou l'échéance n° donnée) : "
                   "vérifie l'acte exécutoire, la convention signée, le SIRET et le RIB, puis transmet l'ordre au "
                   "Trésor avec la clé d'idempotence de l'échéance. Relançable sans risque : jamais payé deux fois.")
@@ -90,7 +91,7 @@ def grant_payment(reference: str, number: int | None = None, business_date: dt.d
     return _pay(business_date or clock.today(), reference, number)
 
 
-@flow(name="payment-run", flow_run_name=dated("virements au"),
+@flow(name="payment-run", flow_run_name=dated(SCHEDULED_STEPS["payment-run"]), on_completion=[failure_resolved],
       description="Les jours ouvrés : ordonne au Trésor toutes les échéances dues à la date (une remise par "
                   "exécution), après avoir retrouvé la réponse des ordres restés sans réponse. Échoue en nommant "
                   "chaque subvention, échéance et motif à corriger ; relançable sans risque.")
@@ -99,7 +100,7 @@ def payment_run(business_date: dt.date | None = None) -> dict[str, Any]:
 
 
 @flow(name="payment-confirmation", flow_run_name="confirmation de paiement {reference}",
-      on_failure=[notify_authority],
+      on_failure=[notify_authority], on_completion=[failure_resolved],
       description="Enregistre la confirmation du Trésor : l'échéance n° est payée à la date donnée, l'obligation "
                   "de paiement est remplie.")
 def payment_confirmation(reference: str, confirmation: PaymentConfirmation) -> dict[str, Any]:

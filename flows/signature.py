@@ -5,12 +5,12 @@ from typing import Any
 
 from prefect import flow
 
-from flows.hooks import notify_authority
+from flows.hooks import failure_resolved, notify_authority
 from services.commands import Signature
 from tasks.facts import record_signature
 
 
-@flow(name="convention-signature", on_failure=[notify_authority],
+@flow(name="convention-signature", on_failure=[notify_authority], on_completion=[failure_resolved],
       flow_run_name="signature {reference} ({signature.party})",
       description="Enregistre la signature de la convention par l'association ou la collectivité. Une date "
                   "antérieure à la réception de la délibération en préfecture est refusée (CE avis 10/06/1996). "

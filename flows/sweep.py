@@ -7,13 +7,13 @@ from typing import Any
 from prefect import flow
 
 from flows.closure import start_due_evaluations_and_closures
-from flows.naming import dated
+from flows.naming import SCHEDULED_STEPS, dated, timed
 from grantflow import clock
 from tasks.mail import send_queued_mail
 from tasks.sweep import anchor_journal, publish_mail_report, publish_portfolio, sweep_day
 
 
-@flow(name="daily-sweep", flow_run_name=dated("balayage du"),
+@flow(name="daily-sweep", flow_run_name=dated(SCHEDULED_STEPS["daily-sweep"]),
       description="Pour un jour ouvré (par défaut aujourd'hui, Europe/Paris) : fait avancer les subventions dont "
                   "les conditions sont remplies, marque les obligations en retard et programme les relances "
                   "(avant l'échéance, le jour même, puis escalades) ; lance les évaluations échues et la clôture des "
@@ -30,7 +30,7 @@ def daily_sweep(business_date: dt.date | None = None, max_grant_runs: int = 50) 
     return result.as_dict() | {"sent": len(sent.sent), "waiting": sent.waiting} | follow_up
 
 
-@flow(name="mail-run", flow_run_name="envoi des courriels",
+@flow(name="mail-run", flow_run_name=timed(SCHEDULED_STEPS["mail-run"]),
       description="Envoie les courriels en file (relances, avis) ; un serveur indisponible les laisse en file "
                   "pour l'envoi suivant, aucun n'est envoyé deux fois.")
 def mail_run(limit: int | None = None) -> dict[str, Any]:

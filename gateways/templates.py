@@ -38,6 +38,7 @@ KINDS = (
     "evaluation_summary",
     "titre_de_recette",
     "run_failed",
+    "run_resolved",
     "mail_failed",
     "bank_details_changed",
 )

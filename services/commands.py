@@ -1,7 +1,8 @@
 """What an operator (or a dossier) can say happened: one pydantic model per fact.
 
 The same models are the dossier's history events and the parameters of the flows that
-record facts from the Prefect UI, where their French titles label the form.
+record facts from the Prefect UI, where their French titles label the form; their
+docstrings are in French because the UI shows them as the form's descriptions.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class Votes(Command):
 
 
 class Vote(Command):
-    """A council sitting's vote on the grant (CGCT L2121-17, L2121-20)."""
+    """Le vote d'une séance sur l'acte (CGCT L2121-17, L2121-20)."""
 
     event: Literal["vote"] = "vote"
     session: dt.date = Field(title="Date de la séance")
@@ -53,8 +54,64 @@ class Vote(Command):
     act_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,15}$", title="Numéro de l'acte")
 
 
+_SESSION = "Date de la séance (du vote)"
+_CONVENED = "Date de convocation"
+_ACT_NUMBER = "Numéro de l'acte"
+_PRESIDENT = {"aucune": None, "pour": "for", "contre": "against"}
+_OUTCOME = {"adoptée": "adopted", "rejetée": "rejected"}
+
+
+class CountedVote(Command):
+    """Vote dont l'acte donne le décompte : présents, pouvoirs et voix."""
+
+    model_config = ConfigDict(title="avec décompte")
+
+    session: dt.date = Field(title=_SESSION)
+    convened: dt.date | None = Field(default=None, title=_CONVENED)
+    members_in_office: int = Field(gt=0, title="Membres en exercice")
+    present: int = Field(ge=0, title="Présents (suppléants compris)")
+    represented: int = Field(default=0, ge=0, title="Représentés (pouvoirs)")
+    votes_for: int = Field(ge=0, title="Voix pour")
+    votes_against: int = Field(default=0, ge=0, title="Voix contre")
+    abstentions: int = Field(default=0, ge=0, title="Abstentions")
+    not_voting: int = Field(default=0, ge=0, title="Ne prennent pas part au vote")
+    president: Literal["aucune", "pour", "contre"] = Field(
+        default="aucune", title="Voix prépondérante du président (en cas de partage)")
+    secret: bool = Field(default=False, title="Scrutin secret")
+    urgency: bool = Field(default=False, title="Convocation en urgence")
+    reconvened_after: dt.date | None = Field(default=None, title="Reconvoquée après la séance sans quorum du")
+    act_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,15}$", title=_ACT_NUMBER)
+
+    def as_vote(self) -> Vote:
+        return Vote(session=self.session, convened=self.convened, members_in_office=self.members_in_office,
+                    present=self.present, represented=self.represented,
+                    votes=Votes(for_=self.votes_for, against=self.votes_against, abstentions=self.abstentions,
+                                not_voting=self.not_voting),
+                    president=_PRESIDENT[self.president], secret=self.secret, urgency=self.urgency,
+                    reconvened_after=self.reconvened_after, act_number=self.act_number)
+
+
+class OutcomeVote(Command):
+    """Vote dont l'acte ne donne que le résultat (ni présents ni voix)."""
+
+    model_config = ConfigDict(title="sans décompte")
+
+    session: dt.date = Field(title=_SESSION)
+    convened: dt.date | None = Field(default=None, title=_CONVENED)
+    outcome: Literal["adoptée", "rejetée"] = Field(title="Résultat")
+    act_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,15}$", title=_ACT_NUMBER)
+
+    def as_vote(self) -> Vote:
+        return Vote(session=self.session, convened=self.convened, outcome=_OUTCOME[self.outcome],
+                    act_number=self.act_number)
+
+
+# The vote form: one of two clear choices rather than a form of optional fields.
+VoteForm = Annotated[CountedVote | OutcomeVote, Field(title="Vote")]
+
+
 class PrefectureReceipt(Command):
-    """The act's transmission: the @CTES acknowledgement, or the prefecture's stamp on paper."""
+    """La transmission de l'acte : l'accusé de réception @CTES, ou le tampon de la préfecture sur papier."""
 
     event: Literal["prefecture_receipt"] = "prefecture_receipt"
     act_id: str | None = Field(default=None, title="Identifiant @CTES de l'acte (accusé de réception)")
@@ -72,7 +129,7 @@ class PrefectureReceipt(Command):
 
 
 class ControlRestarted(Command):
-    """A request for documents or a letter of observations restarts the 2-month window."""
+    """Une demande de pièces ou une lettre d'observations du préfet : le délai de deux mois repart."""
 
     event: Literal["control_restarted"] = "control_restarted"
     on: dt.date = Field(title="Date de la demande du préfet")
@@ -131,7 +188,7 @@ class AmendmentInstalment(Command):
 
 
 class Amendment(Command):
-    """An avenant: the convention extended (new end date), optionally with an extra amount."""
+    """Un avenant : la convention prolongée (nouvelle date de fin), avec ou sans montant supplémentaire."""
 
     event: Literal["amendment"] = "amendment"
     on: dt.date = Field(title="Date de signature de l'avenant")
@@ -170,8 +227,8 @@ class AnnualTranche(Command):
 
 
 class FinancialReport(Command):
-    """The compte rendu financier of the action (Cerfa 15059): its charges and products,
-    budgeted and actual (loi 2000-321 art. 10, arrêté du 11 octobre 2006)."""
+    """Le compte rendu financier de l'action (Cerfa 15059) : charges et produits prévus et
+    réalisés (loi 2000-321 art. 10, arrêté du 11 octobre 2006)."""
 
     event: Literal["financial_report"] = "financial_report"
     on: dt.date = Field(title="Date de réception du compte rendu financier")
@@ -183,8 +240,8 @@ class FinancialReport(Command):
 
 
 class FinancialReportChecked(Command):
-    """The authority's check of the compte rendu financier: what it accepts as spent on
-    the action, from which the convention's clause gives what is paid or claimed back."""
+    """Le contrôle du compte rendu financier par la collectivité : les dépenses qu'elle retient,
+    d'où la clause de la convention tire ce qui est versé ou reversé."""
 
     event: Literal["financial_report_checked"] = "financial_report_checked"
     on: dt.date = Field(title="Date du contrôle par la collectivité")

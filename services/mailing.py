@@ -74,6 +74,32 @@ def queue(session: Session, grant: Grant, kind: str, dedup_key: str, context: di
     return message
 
 
+def failure_resolved(session: Session, run_key: str, *, day: dt.date) -> tuple[int, int]:
+    """A failed run that completed on a rerun: its failure notices (keyed `run-failed:<run_key>`,
+    one per grant for a payment run: `run-failed:<run_key>:<grant>`) must not go out stale.
+    A notice still queued is withdrawn; one already sent is followed by a « résolu » mail.
+    Returns (withdrawn, resolution mails queued)."""
+    notices = session.scalars(sa.select(Message).where(
+        Message.kind == "run_failed",
+        sa.or_(Message.dedup_key == f"run-failed:{run_key}", Message.dedup_key.like(f"run-failed:{run_key}:%")),
+    ).order_by(Message.id)).all()
+    withdrawn = resolved = 0
+    for notice in notices:
+        if notice.status == "queued":
+            notice.status, notice.last_error = "withdrawn", f"échec résolu le {day:%d/%m/%Y} avant l'envoi"
+            withdrawn += 1
+        elif notice.status == "sent":
+            grant = session.get(Grant, notice.grant_id)
+            assert grant is not None
+            stored = notice.context or {}
+            queue(session, grant, "run_resolved", f"run-resolved:{notice.id}", {
+                "flow_name": stored.get("flow_name"), "run_name": stored.get("run_name"),
+                "failed_on": stored.get("failed_on"), "resolved_on": day.isoformat(),
+            }, day=day, to_authority=True)
+            resolved += 1
+    return withdrawn, resolved
+
+
 MAIL_BATCH = 32  # messages claimed per transaction, at most
 
 

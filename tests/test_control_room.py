@@ -70,3 +70,20 @@ def test_a_receipt_naming_another_act_fails_with_the_rule(prefect_server, store)
                                          received=dt.date(2018, 12, 12), published=dt.date(2018, 12, 11))
     state = prefecture_receipt(INNOSPRINT, receipt, return_state=True)
     assert state.is_failed() and "27/11/2018" in state.message
+
+
+def test_runs_the_scheduler_creates_are_named_at_once_with_their_day_and_step(prefect_server):
+    from prefect.states import Scheduled
+
+    from deployments.serve import name_scheduled_runs
+    from flows.sweep import daily_sweep, mail_run
+
+    # 23:30 UTC on 2 December is 00:30 on 3 December in Paris: the business day is the 3rd.
+    at = dt.datetime(2026, 12, 2, 23, 30, tzinfo=dt.timezone.utc)
+    with get_client(sync_client=True) as client:
+        sweep = client.create_flow_run(daily_sweep, state=Scheduled(scheduled_time=at))
+        mail = client.create_flow_run(mail_run, state=Scheduled(scheduled_time=at + dt.timedelta(hours=8)))
+        assert name_scheduled_runs(client) >= 2
+        assert client.read_flow_run(sweep.id).name == "balayage du 03/12/2026"
+        assert client.read_flow_run(mail.id).name == "envoi des courriels du 03/12/2026 08:30"
+        assert name_scheduled_runs(client) == 0  # named once

@@ -22,15 +22,16 @@ from db.models import Base
 from flows.deliberation import deliberation_approval
 from flows.prefecture import prefecture_receipt
 from grantflow.cli import main
-from services.commands import PrefectureReceipt, Vote, Votes
+from services.commands import CountedVote, PrefectureReceipt
 
 REPO = Path(__file__).resolve().parents[1]
 CASQ = "CASQ-2018-INNOSPRINT"
 
 # Seed 002: council of 27/11/2018 convened on 21/11, 76 in office, 62 present + 6 proxies,
 # 67 for, 1 abstention; acknowledgement received 12/12/18, published 11/12/18.
-SEED_VOTE = Vote(session=dt.date(2018, 11, 27), convened=dt.date(2018, 11, 21), members_in_office=76,
-                 present=62, represented=6, votes=Votes(for_=67, against=0, abstentions=1), act_number="44208A")
+# As the « avec décompte » form of the deliberation-approval deployment sends it.
+SEED_VOTE = CountedVote(session=dt.date(2018, 11, 27), convened=dt.date(2018, 11, 21), members_in_office=76,
+                        present=62, represented=6, votes_for=67, abstentions=1, act_number="44208A")
 SEED_RECEIPT = PrefectureReceipt(act_id="002-200071892-20181127-44208A-DE-1-1", received=dt.date(2018, 12, 12),
                                  published=dt.date(2018, 12, 11))
 
@@ -107,7 +108,7 @@ def test_a_sitting_without_quorum_then_the_reconvened_one(prefect_server, store,
     load_proposed_grant(capsys, tmp_path)
     failed = deliberation_approval(
         act=CASQ, return_state=True,
-        vote=SEED_VOTE.model_copy(update={"present": 30, "votes": Votes(for_=35, against=0, abstentions=1)}))
+        vote=SEED_VOTE.model_copy(update={"present": 30, "votes_for": 35}))
     assert failed.is_completed(), failed.message  # not an error: an outcome
     result = failed.result()
     assert result["stage"] == "deliberation"
@@ -116,8 +117,8 @@ def test_a_sitting_without_quorum_then_the_reconvened_one(prefect_server, store,
 
     reconvened = deliberation_approval(
         act=CASQ, return_state=True,
-        vote=Vote(session=dt.date(2018, 12, 1), reconvened_after=dt.date(2018, 11, 27), members_in_office=76,
-                  present=20, represented=4, votes=Votes(for_=23, against=1, abstentions=0), act_number="44208A"))
+        vote=CountedVote(session=dt.date(2018, 12, 1), reconvened_after=dt.date(2018, 11, 27), members_in_office=76,
+                         present=20, represented=4, votes_for=23, votes_against=1, act_number="44208A"))
     assert reconvened.is_completed(), reconvened.message
     assert reconvened.result()["stage"] == "prefecture"
 
