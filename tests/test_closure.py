@@ -260,7 +260,7 @@ def test_a_disbursement_after_the_end_is_not_eligible_and_none_after_the_closure
 
 
 def test_a_disbursement_before_the_convention_is_active_is_refused(examples_loaded):
-    with pytest.raises(RuleViolation, match="étape « signature »") as refused:
+    with pytest.raises(RuleViolation, match="étape « signature de la convention »") as refused:
         record(INNOSPRINT, commands.Disbursement(on=D(2019, 1, 3), beneficiary="Projet", amount="100.00"))
     assert refused.value.field == "on"
 
