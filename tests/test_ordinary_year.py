@@ -32,14 +32,11 @@ import email
 import json
 from email import policy
 
-from grantflow import clock
 from grantflow.cli import main
-from tests.support import EXAMPLES
+from tests.support import EXAMPLES, VAL_FOUGERE, play_year
 
 SEED = EXAMPLES / "val-fougere-fonctionnement-2023.yaml"
-LUDO = "VALFOUGERE-2023-LUDOTHEQUE"
-FETES = "VALFOUGERE-2023-COMITE-DES-FETES"
-TENNIS = "VALFOUGERE-2023-TENNIS-DE-TABLE"
+LUDO, FETES, TENNIS = VAL_FOUGERE
 MAIRIE = "mairie@val-fougere.example.org"
 LUDOTHEQUE = "contact@ludotheque-lamarelle.example.org"
 
@@ -97,22 +94,11 @@ SMALL_OBLIGATIONS = {
 
 
 def test_an_operating_grant_voted_with_others_from_the_act_to_its_reduced_solde(store, tmp_path, capsys):
-    assert main(["load", str(SEED)]) == 0
-    facts = tmp_path / "facts.yaml"
-    facts.write_text(FACTS, encoding="utf-8")
-    capsys.readouterr()
     # Until mid-April, then the commune publishes its open data, then the rest of the year
     # and the six months after.
-    assert main(["simulate", "--until", "2023-04-14", "--events", str(facts)]) == 0
-    first = capsys.readouterr().out.splitlines()
-    with clock.frozen(dt.date(2023, 4, 14)):
-        assert main(["export", "scdl", "--authority", "val-fougere", "--output", str(tmp_path / "scdl.csv")]) == 0
-    capsys.readouterr()
-    assert main(["simulate", "--until", "2024-08-31", "--events", str(facts)]) == 0
-    lines = first + capsys.readouterr().out.splitlines()
-
-    def on(day: str, *words: str) -> list[str]:
-        return [line for line in lines if line.startswith(day) and all(w in line for w in words)]
+    played = play_year(SEED, FACTS, tmp_path, capsys, authority="val-fougere", published_on=dt.date(2023, 4, 14),
+                       until=dt.date(2024, 8, 31))
+    on, lines = played.on, played.lines
 
     # The acompte waits for both signatures, then is ordered on its day, 30 days after.
     assert on("2023-02-24", LUDO, "versement n°1 (12 000,00 EUR) en attente de la signature de la convention")
@@ -143,9 +129,7 @@ def test_an_operating_grant_voted_with_others_from_the_act_to_its_reduced_solde(
         assert not [line for line in lines if f" {english}" in line or f"({english}" in line], english
 
     # Every mail, in order, and nothing else.
-    mails = [(line[:10], *line.split("courriel à ", 1)[1].split(" : ", 1))
-             for line in lines if "courriel à " in line]
-    assert mails == MAILS
+    assert played.mails() == MAILS
     outbox = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
               for p in sorted((store.home / "outbox").glob("*.eml"))]
     assert len(outbox) == len(MAILS) == 12
