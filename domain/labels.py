@@ -77,6 +77,26 @@ def label(table: dict[str, str], code: str | None) -> str:
     return table.get(code, code)
 
 
+def stages(*codes: str) -> str:
+    """« convention en cours », or « convention en cours », « clôture » for several stages."""
+    return ", ".join(f"« {label(STAGES, code)} »" for code in codes)
+
+
+def reminder_level(code: str) -> str:
+    """The level of a reminder (domain/obligations.py: before, due, late_N) as a reader says it."""
+    if code == "before":
+        return "avant l'échéance"
+    if code == "due":
+        return "le jour de l'échéance"
+    days = code.removeprefix("late_")
+    return f"{days} jours après l'échéance" if days.isdigit() else code
+
+
+def reminders_queued(counts: dict[str, int]) -> str:
+    """« 2 avant l'échéance, 1 21 jours après l'échéance », or « aucune »."""
+    return ", ".join(f"{n} {reminder_level(level)}" for level, n in counts.items() if n) or "aucune"
+
+
 def date_or_dash(day: dt.date | None) -> str:
     """27/11/2018, or a dash where a date is not known yet (never "None")."""
     return format_date_fr(day) if day is not None else "—"

@@ -22,6 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeVar
 
+from domain import labels
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.money import format_amount_fr
@@ -232,9 +233,18 @@ def _enum(kind: type[E], value: object, field: str) -> E:
         raise RuleViolation(field, value, f"état inconnu : attendu l'un de {allowed}") from None
 
 
-def _refuse_move(field: str, current: StrEnum, target: StrEnum, allowed: list[str]) -> RuleViolation:
-    where = f"depuis « {current} », seuls sont possibles : {', '.join(allowed)}" if allowed else f"« {current} » est un état final"
-    return RuleViolation(field, f"{current} -> {target}", f"passage de « {current} » à « {target} » non prévu ; {where}")
+def _fr(state: StrEnum) -> str:
+    """The state as operations staff read it (the field and value keep the code)."""
+    tables = {Stage: labels.STAGES, InstalmentStatus: labels.INSTALMENT_STATUSES,
+              ObligationStatus: labels.OBLIGATION_STATUSES}
+    return labels.label(tables.get(type(state), {}), state.value)
+
+
+def _refuse_move(field: str, current: StrEnum, target: StrEnum, allowed: list[StrEnum]) -> RuleViolation:
+    where = (f"depuis « {_fr(current)} », seuls sont possibles : {', '.join(f'« {_fr(a)} »' for a in allowed)}"
+             if allowed else f"« {_fr(current)} » est un état final")
+    return RuleViolation(field, f"{current} -> {target}",
+                         f"passage de « {_fr(current)} » à « {_fr(target)} » non prévu ; {where}")
 
 
 def stage_transitions_from(current: Stage | str) -> tuple[Transition, ...]:
@@ -249,10 +259,10 @@ def check_stage_transition(current: Stage | str, target: Stage | str, facts: Gra
     options = stage_transitions_from(source)
     move = next((t for t in options if t.target == goal), None)
     if move is None:
-        raise _refuse_move("stage", source, goal, [t.target.value for t in options])
+        raise _refuse_move("stage", source, goal, [t.target for t in options])
     reasons = [reason for guard in move.guards if (reason := guard(facts)) is not None]
     if reasons:
-        raise RuleViolation("stage", f"{source} -> {goal}", f"passage à « {goal} » refusé : {' ; '.join(reasons)}")
+        raise RuleViolation("stage", f"{source} -> {goal}", f"passage à « {_fr(goal)} » refusé : {' ; '.join(reasons)}")
 
 
 def next_stage(current: Stage | str, facts: GrantFacts) -> Stage | None:
@@ -276,7 +286,7 @@ def check_instalment_transition(current: InstalmentStatus | str, target: Instalm
     source = _enum(InstalmentStatus, current, "instalment.status")
     goal = _enum(InstalmentStatus, target, "instalment.status")
     if (source, goal) not in INSTALMENT_TRANSITIONS:
-        allowed = [b.value for (a, b) in INSTALMENT_TRANSITIONS if a == source]
+        allowed = [b for (a, b) in INSTALMENT_TRANSITIONS if a == source]
         raise _refuse_move("instalment.status", source, goal, allowed)
 
 
@@ -285,7 +295,7 @@ def check_obligation_transition(current: ObligationStatus | str, target: Obligat
     source = _enum(ObligationStatus, current, "obligation.status")
     goal = _enum(ObligationStatus, target, "obligation.status")
     if (source, goal) not in OBLIGATION_TRANSITIONS:
-        allowed = [b.value for (a, b) in OBLIGATION_TRANSITIONS if a == source]
+        allowed = [b for (a, b) in OBLIGATION_TRANSITIONS if a == source]
         raise _refuse_move("obligation.status", source, goal, allowed)
 
 

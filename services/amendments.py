@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import Evaluation, Event, Grant, Instalment, Obligation, Signature
+from domain import labels
 from domain import obligations as rules
 from domain.calendar import format_date_fr
 from domain.convention import convention_required
@@ -95,8 +96,8 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
                                                   f"{format_date_fr(dt.date.fromisoformat(payload['on']))})")
     if grant.stage not in AMENDABLE_STAGES or grant.ends_on is None or grant.starts_on is None:
         raise RuleViolation("on", fact.on.isoformat(),
-                            f"la subvention est à l'étape « {grant.stage} » : un avenant modifie une convention en "
-                            "cours (étapes signature ou active, convention commencée)")
+                            f"la subvention est à l'étape {labels.stages(grant.stage)} : un avenant modifie une convention "
+                            f"en cours (étapes {labels.stages(*AMENDABLE_STAGES)}, convention commencée)")
     if fact.on < grant.starts_on or fact.on > grant.ends_on:
         raise RuleViolation("on", fact.on.isoformat(),
                             f"un avenant se signe pendant la convention (du {format_date_fr(grant.starts_on)} au "
@@ -153,9 +154,10 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
             evaluation.at_months = _months_between(grant.starts_on, final_day)
             move(_obligation(session, grant, "evaluation", n), "evaluation", n, f"évaluation {evaluation.name}",
                  obligations.AUTHORITY, due(final_day))
-    move(_obligation(session, grant, "financial_report", 1), "financial_report", 1,
-         "compte rendu financier (Cerfa 15059)", obligations.ASSOCIATION,
-         due(obligations.financial_report_due_date(grant)))
+    if obligations.financial_report_asked(grant):
+        move(_obligation(session, grant, "financial_report", 1), "financial_report", 1,
+             "compte rendu financier (Cerfa 15059)", obligations.ASSOCIATION,
+             due(obligations.financial_report_due_date(grant)))
 
     new_instalments: list[dict[str, Any]] = []
     if fact.extra_amount:

@@ -51,12 +51,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import ConventionYear, FinancialReport, Grant, Instalment, Obligation, Refund
+from domain import labels
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import (
     CLAUSE_TEXT,
     NEEDS_FINANCIAL_REPORT,
     EndFigures,
+    GrantKind,
     RefundClause,
     Settlement,
     adjustment_reason,
@@ -199,8 +201,9 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
                               existing, grant.stage, "clôture déjà calculée")
     if grant.stage != Stage.CLOSING.value:
         raise RuleViolation("stage", grant.stage,
-                            f"la clôture se calcule quand la convention est terminée (étape « closing ») ; "
-                            f"{grant.reference} est à l'étape « {grant.stage} »"
+                            f"la clôture se calcule quand la convention est terminée (étape "
+                            f"{labels.stages(Stage.CLOSING.value)}) ; {grant.reference} est à l'étape "
+                            f"{labels.stages(grant.stage)}"
                             + (f", convention jusqu'au {format_date_fr(grant.ends_on)}" if grant.ends_on else ""))
     if (missing := waiting_for(session, grant)) is not None:
         raise RuleViolation("financial_report", None, f"clôture de {grant.reference} impossible : {missing}")
@@ -218,13 +221,18 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
     settlement = settle(entitled, paid, unpaid)
     _adjust_instalments(session, grant, settlement, clause, day=day, actor=actor)
     eligible = figures.redistributed if clause is RefundClause.NON_REDISTRIBUE else settlement.entitlement
-    spent = figures.eligible_spending if figures.eligible_spending is not None else figures.redistributed
     computed = settlement.claim_back
     if clause is RefundClause.AUCUN:
-        unspent = max(ZERO, paid - spent)
         amount, status, number = ZERO, WAIVED, None
-        grounds = (f"La convention laisse à l'association la part non utilisée ({format_amount_fr(unspent)}) : "
-                   "rien n'est à reverser.")
+        if figures.eligible_spending is None and grant.kind != GrantKind.REDISTRIBUTION.value:
+            # Nothing tells what was spent: naming the whole grant "non utilisée" would be false.
+            grounds = ("La convention ne prévoit aucun reversement et ne demande pas de compte rendu financier : "
+                       "rien n'est à reverser.")
+        else:
+            spent = figures.eligible_spending if figures.eligible_spending is not None else figures.redistributed
+            unspent = max(ZERO, paid - spent)
+            grounds = (f"La convention laisse à l'association la part non utilisée ({format_amount_fr(unspent)}) : "
+                       "rien n'est à reverser.")
         message = grounds
     elif computed == 0:
         amount, status, number = ZERO, WAIVED, None
@@ -234,7 +242,8 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
         else:
             grounds = (f"Clause « {clause.value} » : droits de l'association {format_amount_fr(eligible)}, versé "
                        f"{format_amount_fr(paid)} : rien à reverser.")
-        message = "rien à reverser : la subvention est close"
+        # Closed only once nothing is left to pay either (the owed part is added below).
+        message = "rien à reverser" if settlement.owed else "rien à reverser : la subvention est close"
     elif not titre_required(computed, floor=settings.titre_floor):
         amount, status, number = computed, WAIVED, None
         floor = f"{settings.titre_floor.normalize():f}"
@@ -354,5 +363,5 @@ def run_due(unit_of_work: Callable[[], AbstractContextManager[Session]], setting
     for reference in due:
         with unit_of_work() as session:
             outcome = close(session, get_grant(session, reference, for_update=True), settings, day=day, actor=actor)
-        lines.append(f"{reference} : clôture, {outcome.message} (étape {outcome.stage})")
+        lines.append(f"{reference} : clôture, {outcome.message} ({labels.stage_move(outcome.stage, outcome.stage)})")
     return lines

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.models import Act, Deliberation, Grant
+from domain import labels
 from domain.acts import check_vote_in_sitting
 from domain.deliberation import ADOPTED, REJECTED, Decision, Sitting, Votes, decide
 from domain.errors import RuleViolation
@@ -31,7 +32,7 @@ def record_vote(session: Session, act: Act, vote: commands.Vote, settings: Setti
     for grant in members:
         if grant.stage != Stage.DELIBERATION.value:
             raise RuleViolation("deliberation.session", vote.session,
-                                f"la subvention {grant.reference} est à l'étape « {grant.stage} » : "
+                                f"la subvention {grant.reference} est à l'étape {labels.stages(grant.stage)} : "
                                 "le vote est déjà enregistré")
     if vote.reconvened_after is not None and (
         previous is None or previous.session_on != vote.reconvened_after

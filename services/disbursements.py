@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import Disbursement, Grant, Instalment, Refund
+from domain import labels
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.lifecycle import InstalmentStatus, Stage
@@ -75,8 +76,9 @@ def record_disbursement(session: Session, grant: Grant, fact: commands.Disbursem
         return existing
     if grant.stage not in RECORDING_STAGES:
         raise RuleViolation("on", fact.on.isoformat(),
-                            f"la subvention est à l'étape « {grant.stage} » : les versements aux porteurs de "
-                            "projets s'enregistrent pendant la convention ou sa clôture (étapes active, closing)")
+                            f"la subvention est à l'étape {labels.stages(grant.stage)} : les versements aux porteurs "
+                            "de projets s'enregistrent pendant la convention ou sa clôture (étapes "
+                            f"{labels.stages(*RECORDING_STAGES)})")
     if grant.starts_on is not None and fact.on < grant.starts_on:
         raise RuleViolation("on", fact.on.isoformat(),
                             f"versement antérieur au début de la convention ({format_date_fr(grant.starts_on)})")

@@ -38,7 +38,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from db.models import Disbursement, Evaluation, Grant, Obligation, Report
+from db.models import Disbursement, Evaluation, Grant, Message, Obligation, Report
+from domain import labels
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.indicators import ABOVE, BELOW, INDICATORS, MET, Target, assess, label
@@ -361,8 +362,8 @@ def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, d
         return outcome
     if grant.starts_on is None or grant.stage not in EVALUATED_STAGES:
         raise RuleViolation("reference", grant.reference,
-                            f"la subvention est à l'étape « {grant.stage} » : une évaluation porte sur une "
-                            "convention en cours ou terminée (étapes active, closing, closed)")
+                            f"la subvention est à l'étape {labels.stages(grant.stage)} : une évaluation porte sur une "
+                            f"convention en cours ou terminée (étapes {labels.stages(*EVALUATED_STAGES)})")
     if day < grant.starts_on:
         raise RuleViolation("business_date", day.isoformat(),
                             f"date antérieure au début de la convention ({format_date_fr(grant.starts_on)})")

@@ -12,13 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import FinancialReport, Grant, Refund
+from domain import labels
 from domain.errors import RuleViolation
 from domain.grant_end import Condition, Gap
+from domain.lifecycle import Stage
 from domain.money import format_amount_fr
 from grantflow.settings import Settings
 from services import commands, conditions, grants, journal, multi_year, obligations
 
-RECEIVING_STAGES = ("active", "closing")
+RECEIVING_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value)
 
 
 def _report(session: Session, grant: Grant, number: int) -> FinancialReport | None:
@@ -38,8 +40,9 @@ def record_financial_report(session: Session, grant: Grant, fact: commands.Finan
                                                    f"{existing.received_on:%d/%m/%Y} avec d'autres montants")
     if grant.stage not in RECEIVING_STAGES:
         raise RuleViolation("on", fact.on.isoformat(),
-                            f"la subvention est à l'étape « {grant.stage} » : le compte rendu financier se reçoit "
-                            "une fois la convention commencée, avant la clôture (étapes active, closing)")
+                            f"la subvention est à l'étape {labels.stages(grant.stage)} : le compte rendu financier se "
+                            "reçoit une fois la convention commencée, avant la clôture (étapes "
+                            f"{labels.stages(*RECEIVING_STAGES)})")
     multi_year.check_financial_report_number(session, grant, fact.number)
     for name, value in zip(("charges_budgeted", "charges_actual", "products_budgeted", "products_actual"), figures):
         if value < 0:

@@ -15,7 +15,7 @@ from db.models import Evaluation, Grant, Instalment, Message, Obligation
 from domain import calendar
 from domain import obligations as rules
 from domain.convention import convention_period
-from domain.grant_end import financial_report_due_on
+from domain.grant_end import GrantKind, financial_report_due_on
 from domain.money import format_amount_fr
 from grantflow.settings import Settings
 
@@ -141,8 +141,15 @@ def start(session: Session, grant: Grant, starts_on: dt.date, settings: Settings
         due = rules.evaluation_due_date(grant.starts_on, evaluation.at_months)
         ensure(session, grant, "evaluation", number, label=f"évaluation {evaluation.name}",
                debtor=AUTHORITY, due_on=deadline(grant, due, settings))
-    ensure(session, grant, "financial_report", 1, label=financial_report_label(grant, 1),
-           debtor=ASSOCIATION, due_on=deadline(grant, financial_report_due_date(grant), settings))
+    if financial_report_asked(grant):
+        ensure(session, grant, "financial_report", 1, label=financial_report_label(grant, 1),
+               debtor=ASSOCIATION, due_on=deadline(grant, financial_report_due_date(grant), settings))
+
+
+def financial_report_asked(grant: Grant) -> bool:
+    """Owed, or a redistributed fund's (asked though its closure follows the ledger); an
+    operating grant whose convention asks none (`financial_report: false`) is never reminded of one."""
+    return grant.financial_report_owed or grant.kind == GrantKind.REDISTRIBUTION.value
 
 
 def financial_report_label(grant: Grant, number: int) -> str:

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Authority, Grant, Instalment
 from db.session import is_postgresql
-from domain import identifiers
+from domain import identifiers, labels
 from domain.calendar import next_target2_day
 from domain.errors import RuleViolation
 from domain.lifecycle import (
@@ -167,9 +167,12 @@ class PaymentReport:
 
     def lines(self) -> list[str]:
         """One French line per thing that happened (the simulation's daily report)."""
-        out = [f"{a.label()} : réponse retrouvée auprès du Trésor ({a.status})" for a in self.recovered]
+        def status(answer: Answer) -> str:
+            return labels.label(labels.INSTALMENT_STATUSES, answer.status)
+
+        out = [f"{a.label()} : réponse retrouvée auprès du Trésor ({status(a)})" for a in self.recovered]
         out += self.waiting
-        out += [f"{a.label()} : ordonné ({a.status}, réf. {a.treasury_reference})" for a in self.ordered]
+        out += [f"{a.label()} : ordonné ({status(a)}, réf. {a.treasury_reference})" for a in self.ordered]
         out += [str(p) for p in self.problems]
         return out
 

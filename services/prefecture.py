@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import Act, Deliberation, Grant
+from domain import labels
 from domain.acts import (
     BODIES,
     ActId,
@@ -38,7 +39,7 @@ def record_receipt(session: Session, act: Act, receipt: commands.PrefectureRecei
     for grant in members:
         if grant.stage != Stage.PREFECTURE.value:
             raise RuleViolation("act_id", receipt.act_id,
-                                f"la subvention {grant.reference} est à l'étape « {grant.stage} » : "
+                                f"la subvention {grant.reference} est à l'étape {labels.stages(grant.stage)} : "
                                 "seul un acte adopté est transmis")
     if act_id is not None:
         _check_identifier(session, act, deliberation, parse_act_id(act_id))

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import Grant, Report
+from domain import labels
 from domain.errors import RuleViolation
 from domain.grant_end import Condition
 from domain.lifecycle import Stage
@@ -17,7 +18,7 @@ def record_report(session: Session, grant: Grant, report: commands.ProgressRepor
                   actor: str) -> Report:
     if grant.stage not in (Stage.ACTIVE.value, Stage.CLOSING.value):
         raise RuleViolation("on", report.on.isoformat(),
-                            f"la subvention est à l'étape « {grant.stage} » : la convention n'a pas commencé")
+                            f"la subvention est à l'étape {labels.stages(grant.stage)} : la convention n'a pas commencé")
     count = session.scalar(sa.select(sa.func.count()).where(Report.grant_id == grant.id)) or 0
     number = report.number or count + 1
     existing = session.scalars(

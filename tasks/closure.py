@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from db.session import unit_of_work
+from domain import labels
 from domain.calendar import format_date_fr
 from domain.money import format_amount, format_amount_fr
 from grantflow.settings import get_settings
@@ -45,7 +46,7 @@ def close_grant(reference: str, business_date: dt.date) -> dict[str, Any]:
                   "refund": format_amount(refund.amount), "status": refund.status,
                   "titre_number": refund.titre_number, "grounds": refund.grounds,
                   "due_on": refund.due_on.isoformat() if refund.due_on else None}
-    get_run_logger().info("%s : %s (étape %s)", reference, outcome.message, outcome.stage)
+    get_run_logger().info("%s : %s (%s)", reference, outcome.message, labels.stage_move(outcome.stage, outcome.stage))
     return result
 
 

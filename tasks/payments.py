@@ -18,6 +18,7 @@ from prefect.runtime import task_run
 from prefect.states import State
 
 from db.session import unit_of_work
+from domain import labels
 from gateways.bank import TreasuryUnavailable
 from grantflow import clock
 from grantflow.settings import get_settings
@@ -59,7 +60,8 @@ def resolve_unanswered_orders(reference: str | None, business_date: dt.date) -> 
             answer = payments.resolve_in_doubt(session, settings, instalment_id, business_date, actor=actor())
         if answer is not None:
             logger.warning("%s : ordre sans réponse enregistrée, le Trésor dit « %s » (%s)", answer.label(),
-                           answer.status, answer.reason or answer.treasury_reference or "")
+                           labels.label(labels.INSTALMENT_STATUSES, answer.status),
+                           answer.reason or answer.treasury_reference or "")
             answers.append(_plain(answer))
     return answers
 
@@ -117,7 +119,8 @@ def order_transfers(instalment_ids: list[int], batch_id: str, business_date: dt.
         elif answer.status == payments.FAILED.value:
             logger.error("%s : écarté de la remise : %s", answer.label(), answer.reason)
         else:
-            logger.info("%s : ordonné (%s, réf. Trésor %s%s)", answer.label(), answer.status,
+            logger.info("%s : ordonné (%s, réf. Trésor %s%s)", answer.label(),
+                        labels.label(labels.INSTALMENT_STATUSES, answer.status),
                         answer.treasury_reference, ", réponse retrouvée" if answer.via == "lookup" else "")
     return [_plain(a) for a in answers]
 

@@ -9,6 +9,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from db.session import is_postgresql_url, unit_of_work
+from domain import labels
+from domain.calendar import format_date_fr
 from grantflow import clock
 from grantflow.settings import get_settings
 from services import bank_changes, journal_anchors, mailing, reading, sweep
@@ -26,9 +28,9 @@ def sweep_day(business_date: dt.date) -> sweep.SweepResult:
     if result.parts > 1:
         logger.info("balayage en %d parties, %d à la fois", result.parts, workers)
     for reference, source, target in result.transitions:
-        logger.info("%s : %s -> %s", reference, source, target)
-    logger.info("%s : %d obligation(s) passée(s) en retard, relances programmées %s",
-                business_date.isoformat(), result.overdue, result.reminders)
+        logger.info("%s : %s", reference, labels.stage_move(source, target))
+    logger.info("%s : %d obligation(s) passée(s) en retard, relances programmées : %s",
+                format_date_fr(business_date), result.overdue, labels.reminders_queued(result.reminders))
     return result
 
 

@@ -13,6 +13,8 @@ from grantflow.settings import get_settings
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 INNOSPRINT = "CASQ-2018-INNOSPRINT"
+# Seed 003 (examples/val-fougere-fonctionnement-2023.yaml): one act, three grants.
+VAL_FOUGERE = ("VALFOUGERE-2023-LUDOTHEQUE", "VALFOUGERE-2023-COMITE-DES-FETES", "VALFOUGERE-2023-TENNIS-DE-TABLE")
 
 
 def empty_store(engine: sa.Engine) -> None:
@@ -116,3 +118,38 @@ def at_once(*jobs):
         thread.join(120)
     assert errors == []
     return results
+
+
+class Played:
+    """The lines `grantflow simulate` printed over a year: what happened on a day, and the mails."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def on(self, day: str, *words: str) -> list[str]:
+        return [line for line in self.lines if line.startswith(day) and all(w in line for w in words)]
+
+    def mails(self) -> list[tuple[str, ...]]:
+        """(day, recipients, subject) of every mail, in order."""
+        return [(line[:10], *line.split("courriel à ", 1)[1].split(" : ", 1))
+                for line in self.lines if "courriel à " in line]
+
+
+def play_year(seed: Path, facts: str, tmp_path: Path, capsys, *, authority: str, published_on: dt.date,
+              until: dt.date) -> Played:
+    """Load one seed, simulate until `published_on`, publish the authority's open data (SCDL)
+    that day, then simulate until `until`: the facts recorded on their dates."""
+    from grantflow import clock
+    from grantflow.cli import main
+
+    assert main(["load", str(seed)]) == 0
+    path = tmp_path / "facts.yaml"
+    path.write_text(facts, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["simulate", "--until", published_on.isoformat(), "--events", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    with clock.frozen(published_on):
+        assert main(["export", "scdl", "--authority", authority, "--output", str(tmp_path / "scdl.csv")]) == 0
+    capsys.readouterr()
+    assert main(["simulate", "--until", until.isoformat(), "--events", str(path)]) == 0
+    return Played(lines + capsys.readouterr().out.splitlines())

@@ -148,7 +148,7 @@ def test_casa_records_the_outcome_only_and_waits_for_the_prefecture(store, capsy
 def test_loading_twice_changes_nothing(store, capsys):
     assert run(capsys, "load", *map(str, EXAMPLES))[0] == 0
     before = snapshot(store.engine)
-    assert before["counts"]["grants"] == 2
+    assert before["counts"]["grants"] == 5  # CASQ, CASA and the three grants of seed 003
     status, out, err = run(capsys, "load", *map(str, EXAMPLES))
     assert status == 0, err
     assert f"déjà présent, inchangé : {CASQ}" in out and f"déjà présent, inchangé : {CASA}" in out

@@ -183,7 +183,7 @@ def test_an_evaluation_is_done_once(examples_loaded):
 
 
 def test_an_unknown_evaluation_or_a_convention_not_started_is_refused(examples_loaded):
-    with pytest.raises(RuleViolation, match="étape « signature » : une évaluation porte sur une convention en cours"):
+    with pytest.raises(RuleViolation, match="étape « signature de la convention » : une évaluation porte sur une convention en cours"):
         evaluate("mi-parcours", D(2019, 6, 12))
     sign_both()
     with pytest.raises(RuleViolation, match=r"ne prévoit pas cette évaluation \(prévues : mi-parcours, "

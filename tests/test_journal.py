@@ -15,6 +15,7 @@ from grantflow.cli import main
 from grantflow.settings import get_settings
 from services import journal
 from services.journal_key import journal_key
+from tests.support import VAL_FOUGERE
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -52,7 +53,7 @@ def event_id(engine: sa.Engine, reference: str, seq: int) -> int:
 
 def test_each_event_chains_to_the_previous_one(loaded):
     grouped = events_by_grant(loaded.engine)
-    assert set(grouped) == {CASQ, CASA}
+    assert set(grouped) == {CASQ, CASA, *VAL_FOUGERE}
     # CASQ: proposed, voted, moved to the prefecture, acknowledged, moved to signature.
     assert len(grouped[CASQ]) >= 5
     for reference, events in grouped.items():

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from grantflow.cli import main
+from tests.support import VAL_FOUGERE
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -42,7 +43,7 @@ def test_list_is_one_row_per_grant(loaded, capsys):
     header = " ".join(lines[0].split())
     assert header == ("référence collectivité association étape montant payé prochaine échéance pour en retard")
     rows = {line.split()[0]: " ".join(line.split()) for line in lines[1:]}
-    assert set(rows) == {CASQ, CASA}
+    assert set(rows) == {CASQ, CASA, *VAL_FOUGERE}
     # CASQ: exécutoire 12/12/2018; first due, the convention's signatures on 11/01/2019.
     assert rows[CASQ].startswith(f"{CASQ} casq faubourg-numerique signature de la convention 35000.00 0.00 "
                                  "11/01/2019 signature de la convention par l'association 0")

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from db.models import Message, Obligation
+from db.models import Grant, Message, Obligation
 from db.session import unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
@@ -32,8 +32,8 @@ def send_all() -> mailing.SendResult:
 def obligations(kind: str) -> list[tuple[int, dt.date, str]]:
     with unit_of_work() as session:
         return [tuple(r) for r in session.execute(
-            sa.select(Obligation.number, Obligation.due_on, Obligation.status)
-            .where(Obligation.kind == kind).order_by(Obligation.number))]
+            sa.select(Obligation.number, Obligation.due_on, Obligation.status).join(Grant)
+            .where(Grant.reference == INNOSPRINT, Obligation.kind == kind).order_by(Obligation.number))]
 
 
 def test_report_obligations_every_two_months_with_the_working_day_rule(examples_loaded):
