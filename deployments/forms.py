@@ -42,6 +42,8 @@ PARAMETER_TITLES = {
     "refund": "Reversement reçu",
     "amendment": "Avenant",
     "check": "Contrôle du compte rendu financier",
+    "tranche": "Année de la convention pluriannuelle",
+    "change": "Changement de coordonnées bancaires à confirmer",
 }
 
 

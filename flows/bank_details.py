@@ -9,9 +9,9 @@ from services.commands import BankDetailsConfirmation
 from tasks.facts import confirm_bank_change
 
 
-@flow(name="bank-details-confirmation", flow_run_name="confirmation RIB {confirmation.association}",
+@flow(name="bank-details-confirmation", flow_run_name="confirmation RIB {change.association}",
       description="Un second opérateur confirme le changement de coordonnées bancaires d'une association, "
                   "enregistré au rechargement de son dossier : il s'applique aussitôt et les paiements reprennent. "
                   "Refusé si l'opérateur est celui qui l'a enregistré.")
-def bank_details_confirmation(confirmation: BankDetailsConfirmation) -> dict[str, Any]:
-    return confirm_bank_change(confirmation)
+def bank_details_confirmation(change: BankDetailsConfirmation) -> dict[str, Any]:
+    return confirm_bank_change(change)

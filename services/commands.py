@@ -207,8 +207,8 @@ class TrancheAvenant(Command):
 
 
 class AnnualTranche(Command):
-    """One year of a multi-year convention (CPO) voted after the first: by its own act (an
-    annual deliberation, already exécutoire) or by an avenant that leaves the end date as it is."""
+    """Une année d'une convention pluriannuelle (CPO) votée après la première : par son propre acte
+    (délibération annuelle, déjà exécutoire) ou par un avenant qui laisse la date de fin inchangée."""
 
     event: Literal["tranche"] = "tranche"
     exercise: int = Field(ge=2000, le=2100, title="Exercice financé (année)")
@@ -259,7 +259,7 @@ HistoryEvent = Annotated[
 
 
 class BankDetailsConfirmation(Command):
-    """A second operator confirms an association's pending change of bank details."""
+    """Un second opérateur confirme le changement de coordonnées bancaires en attente d'une association."""
 
     association: str = Field(min_length=1, max_length=64, title="Association (son code dans le dossier)")
     operator: str = Field(min_length=1, max_length=64,
