@@ -228,7 +228,7 @@ def operate(operator: Operator, stack: Stack) -> None:
     the_vote_form_offers_two_choices(operator)
     sign_both_in_the_form(operator)
     payment = pay_and_fail_on_the_iban(operator, stack)
-    correct_the_iban(stack)
+    correct_the_iban(operator, stack)
     retry_twice(operator, stack, payment)
 
 
@@ -270,14 +270,23 @@ def pay_and_fail_on_the_iban(operator: Operator, stack: Stack) -> str:
     return payment
 
 
-def correct_the_iban(stack: Stack) -> None:
-    """The README's way: correct the association in its dossier and load it again."""
+def correct_the_iban(operator: Operator, stack: Stack) -> None:
+    """The README's way: correct the association in its dossier and load it again; the new
+    IBAN waits for a second operator, who confirms it with the bank-details-confirmation form."""
     dossier = yaml.safe_load((ROOT / "examples" / "casq-innosprint.yaml").read_text(encoding="utf-8"))
     dossier["associations"][0]["bank"]["iban"] = CORRECTED_IBAN
     corrected = stack.home.parent / "casq-innosprint-rib-corrige.yaml"
     corrected.write_text(yaml.safe_dump(dossier, allow_unicode=True, sort_keys=False), encoding="utf-8")
     loaded = stack.cli("load", str(corrected))
     assert loaded.returncode == 0, loaded.stderr
+    # The reload says what changed (the IBAN masked), and that it waits for a confirmation.
+    assert f"{CORRECTED_IBAN[:4]} **** {CORRECTED_IBAN[-4:]}" in loaded.stdout, loaded.stdout
+    operator.custom_run("bank-details-confirmation")
+    operator.type_text("Association (son code dans le dossier)", "faubourg-numerique")
+    operator.type_text("Opérateur qui confirme", "seconde.operatrice")
+    operator.shot("bank-details-confirmation")
+    run = operator.wait_state(operator.submit("bank-details-confirmation"), "COMPLETED")
+    assert run["name"] == "confirmation RIB faubourg-numerique"
 
 
 def retry_twice(operator: Operator, stack: Stack, payment: str) -> None:
