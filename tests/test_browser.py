@@ -291,6 +291,8 @@ def correct_the_iban(operator: Operator, stack: Stack) -> None:
 
 def retry_twice(operator: Operator, stack: Stack, payment: str) -> None:
     """Retry on the failed run: one order at the treasury; Retry again: nothing changes."""
+    operator.page.goto(f"{stack.ui_url}/runs/flow-run/{payment}")  # back from the confirmation's page
+    operator.page.get_by_text("Failed", exact=True).first.wait_for()
     operator.retry()
     operator.wait_state(payment, "COMPLETED", runs=2)
     operator.shot("payment-completed")
