@@ -13,7 +13,7 @@ from domain.errors import RuleViolation
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
-# The forms a French user types, each read one way only (README, "Montants"):
+# The forms a French user types, each read one way only (README, "Amounts"):
 #   "45800", "45800.00", "45800,5", "45 800,00", "45 800 €", "45 800 EUR", "45.800,00 euros",
 #   "1.234.567" (dots or spaces grouping thousands, a comma or a dot before the cents).
 # Groups of thousands are exactly three digits. A single dot or comma followed by exactly

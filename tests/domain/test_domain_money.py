@@ -30,7 +30,7 @@ GRANT_002 = Decimal("35000.00")  # seed 002: "une somme de 35 000 €"
         (Decimal("12.340"), "12.34"),  # a trailing zero is not a third decimal
         ("0", "0.00"),
         (Decimal("-0"), "0.00"),
-        # DOMAIN §9, the forms written in acts and typed by staff (README, "Montants").
+        # DOMAIN §9, the forms written in acts and typed by staff (README, "Amounts").
         ("45800", "45800.00"),
         ("45 800 €", "45800.00"),
         ("45 800,00 €", "45800.00"),
