@@ -8,6 +8,7 @@ tasks that talk to the bank are retried, with backoff, and only for a technical 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import asdict
 from typing import Any
 
@@ -141,11 +142,20 @@ def notify_authorities(problems: list[payments.Problem], run_id: str, flow_name:
     """A payment run that failed: one mail per grant concerned to its authority (queued
     once per run and grant), with that grant's reasons. Returns how many were queued."""
     by_reference: dict[str, list[str]] = {}
+    kinds: dict[str, set[str]] = {}
     for problem in problems:
         by_reference.setdefault(problem.reference, []).append(str(problem))
+        kinds.setdefault(problem.reference, set()).add(problem.kind)
     with unit_of_work() as session:
         for reference, lines in by_reference.items():
-            mailing.queue(session, get_grant(session, reference), "run_failed", f"run-failed:{run_id}:{reference}", {
+            grant = get_grant(session, reference)
+            key = f"run-failed:{run_id}:{reference}"
+            if kinds[reference] == {"configuration"}:
+                # The authority's own set-up (its treasury account) fails every run the same way
+                # until it is completed: said once, not every working day.
+                digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+                key = f"configuration:{grant.authority.code}:{digest}"
+            mailing.queue(session, grant, "run_failed", key, {
                 "flow_name": flow_name, "run_name": run_name, "reason": "\n".join(lines),
                 "failed_on": clock.today().isoformat(),
             }, day=clock.today(), to_authority=True)

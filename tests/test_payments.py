@@ -435,3 +435,21 @@ def test_the_examples_write_sepa_files_and_ask_for_a_target2_business_day(signed
     xml = (settings.payments_dir / "run-20190420.xml").read_text(encoding="utf-8")
     assert "<ReqdExctnDt>2019-04-23</ReqdExctnDt>" in xml
     assert "<IBAN>FR043000100642C020000000046</IBAN>" in xml and "<BIC>BDFEFRPPCCT</BIC>" in xml
+
+def test_a_missing_treasury_account_is_told_to_the_authority_once(signed, prefect_server, monkeypatch):
+    """Issue 12: a configuration error of the authority, not a daily failure mail."""
+    from flows.payment import payment_run
+
+    monkeypatch.setenv("GRANTFLOW_BANK", "sepa-file")
+    settings_module.get_settings.cache_clear()
+    with unit_of_work() as session:
+        authority = session.scalars(sa.select(Authority).where(Authority.code == "casq")).one()
+        authority.iban = authority.bic = None
+    for day in (PAYDAY, PAYDAY + dt.timedelta(days=3)):  # Friday 31/05, then Monday 03/06/2019
+        with pytest.raises(payments.PaymentRunFailed) as failed:
+            payment_run(business_date=day)
+        assert "compte au Trésor de la collectivité « casq » absent ou invalide" in str(failed.value)
+    with unit_of_work() as session:
+        notices = session.scalars(sa.select(Message).where(Message.kind == "run_failed")).all()
+        assert [(m.status, m.context["reason"].count("compte au Trésor")) for m in notices] == [("queued", 1)]
+    assert (instalments()[0]["status"], instalments()[0]["attempts"]) == ("scheduled", 0)
