@@ -159,9 +159,7 @@ def test_the_prefecture_flow_takes_the_act_and_moves_all_its_grants(prefect_serv
     assert status == 0, err
     receipt = PrefectureReceipt(act_id="075-217500016-20220324-2022DASES12-DE", received=dt.date(2022, 3, 29),
                                 published=dt.date(2022, 3, 30))
-    state = prefecture_receipt(act=ACT, receipt=receipt, return_state=True)
-    assert state.is_completed(), state.message
-    assert set(state.result()["grants"]) == {"PARIS-2022-A", "PARIS-2022-B"}
+    assert set(prefecture_receipt(act=ACT, receipt=receipt)["grants"]) == {"PARIS-2022-A", "PARIS-2022-B"}
     for reference in ("PARIS-2022-A", "PARIS-2022-B"):
         view = show(capsys, reference)
         assert view["executoire_on"] == "2022-03-30"

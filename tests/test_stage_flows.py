@@ -106,21 +106,19 @@ def test_a_proposed_grant_is_voted_then_acknowledged(prefect_server, store, caps
 
 def test_a_sitting_without_quorum_then_the_reconvened_one(prefect_server, store, capsys, tmp_path):
     load_proposed_grant(capsys, tmp_path)
-    failed = deliberation_approval(
-        act=CASQ, return_state=True,
-        vote=SEED_VOTE.model_copy(update={"present": 30, "votes_for": 35}))
-    assert failed.is_completed(), failed.message  # not an error: an outcome
-    result = failed.result()
+    # Not an error but an outcome: the flow completes and says why. Called directly, a completed
+    # flow returns its result (a state read back from the API may hold none: results are not
+    # persisted, and once in a CI run `.result()` found none).
+    result = deliberation_approval(act=CASQ, vote=SEED_VOTE.model_copy(update={"present": 30, "votes_for": 35}))
     assert result["stage"] == "deliberation"
     assert "quorum non atteint" in result["reason"] and "30 présents pour 39 requis" in result["reason"]
     assert "01/12/2018" in result["reason"]  # 3 clear days: 28, 29, 30 November
 
     reconvened = deliberation_approval(
-        act=CASQ, return_state=True,
+        act=CASQ,
         vote=CountedVote(session=dt.date(2018, 12, 1), reconvened_after=dt.date(2018, 11, 27), members_in_office=76,
                          present=20, represented=4, votes_for=23, votes_against=1, act_number="44208A"))
-    assert reconvened.is_completed(), reconvened.message
-    assert reconvened.result()["stage"] == "prefecture"
+    assert reconvened["stage"] == "prefecture"
 
 
 def test_an_acknowledgement_of_another_siren_fails_the_run(prefect_server, store, capsys, tmp_path):
@@ -132,8 +130,7 @@ def test_an_acknowledgement_of_another_siren_fails_the_run(prefect_server, store
     state = prefecture_receipt(act=CASQ, receipt=other, return_state=True)
     assert state.is_failed()
     assert "SIREN 999000003" in state.message and "200071892" in state.message, state.message
-    with pytest.raises(ValueError, match="celui de la collectivité est 200071892"):
-        state.result()
+    assert "celui de la collectivité est 200071892" in state.message, state.message
 
     run, flow_name = flow_runs(state.state_details.flow_run_id)[state.state_details.flow_run_id]
     assert (run.name, flow_name) == (f"préfecture {CASQ}", "prefecture-receipt")
