@@ -48,6 +48,10 @@ class InstalmentStatus(StrEnum):
     CANCELLED = "cancelled"  # at closure: the association is owed nothing more (final)
 
 
+# An instalment handed to the treasury is money gone, confirmed or not: it counts as paid.
+MONEY_SENT = (InstalmentStatus.ORDERED.value, InstalmentStatus.PAID.value)
+
+
 class ObligationStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"

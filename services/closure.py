@@ -65,7 +65,7 @@ from domain.grant_end import (
     entitlement,
     settle,
 )
-from domain.lifecycle import InstalmentStatus, Stage, check_instalment_transition
+from domain.lifecycle import MONEY_SENT, InstalmentStatus, Stage, check_instalment_transition
 from domain.money import ZERO, format_amount, format_amount_fr
 from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
@@ -211,9 +211,7 @@ def close(session: Session, grant: Grant, settings: Settings, *, day: dt.date, a
     figures = end_figures(session, grant)
     instalments = list(session.scalars(sa.select(Instalment).where(Instalment.grant_id == grant.id)
                                        .order_by(Instalment.number)))
-    # An instalment handed to the treasury is money gone: it counts as paid.
-    paid = sum((i.amount for i in instalments if i.status in (InstalmentStatus.PAID.value,
-                                                              InstalmentStatus.ORDERED.value)), ZERO)
+    paid = sum((i.amount for i in instalments if i.status in MONEY_SENT), ZERO)
     unpaid = [(i.number, i.amount) for i in instalments if i.status in CLAIMABLE]
     yearly = yearly_entitlements(session, grant, clause)
     entitled = (sum((Decimal(row["entitlement"]) for row in yearly), ZERO) if yearly is not None

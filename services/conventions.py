@@ -21,7 +21,7 @@ from domain.convention import (
     convention_required,
     yearly_total_message,
 )
-from domain.lifecycle import InstalmentStatus, Stage
+from domain.lifecycle import MONEY_SENT, Stage
 from domain.money import ZERO, format_amount_fr
 from grantflow.settings import Settings
 from services import journal, obligations
@@ -58,9 +58,8 @@ def _flagged(session: Session, grants: list[Grant], kind: str, year: int) -> boo
 
 
 def _money_sent(session: Session, grant: Grant) -> bool:
-    sent = (InstalmentStatus.ORDERED.value, InstalmentStatus.PAID.value)
     return session.scalar(sa.select(sa.func.count()).select_from(Instalment).where(
-        Instalment.grant_id == grant.id, Instalment.status.in_(sent))) > 0
+        Instalment.grant_id == grant.id, Instalment.status.in_(MONEY_SENT))) > 0
 
 
 def review_yearly_totals(session: Session, grant: Grant, year: int, day: dt.date, settings: Settings, *,
