@@ -144,9 +144,11 @@ class Operator:
         """Submit the form, then open the new run's page: its id."""
         before = self.stack.run_ids(deployment)
         self.page.get_by_role("button", name="Submit").click()
-        deadline = time.monotonic() + 30
+        # A wait, not a speed check: on a busy 2-core machine the UI's request may take a while.
+        deadline = time.monotonic() + 120
         while not (new := self.stack.run_ids(deployment) - before) and time.monotonic() < deadline:
             time.sleep(0.3)
+        assert len(new) == 1, f"{deployment} : {len(new)} exécution(s) créée(s) par « Submit »"
         [run_id] = new
         self.page.goto(f"{self.stack.ui_url}/runs/flow-run/{run_id}")
         return run_id
