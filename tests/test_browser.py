@@ -32,7 +32,9 @@ from gateways.bank import FaultPlan, SimulatedTreasury
 from grantflow import stack
 from tests.test_stack import START_TIMEOUT, free_port, stack_environment, wait_for
 
-pytestmark = pytest.mark.slow
+# Each starts a whole stack (a Prefect server and its served deployments): on the same
+# test worker, one after the other, so that two stacks never share the two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -21,7 +21,9 @@ import yaml
 
 from grantflow import stack
 
-pytestmark = pytest.mark.slow
+# Each starts a whole stack (a Prefect server and its served deployments): on the same
+# test worker, one after the other, so that two stacks never share the two cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 120  # a temporary server takes 6-13 s; generous for a loaded CI machine
