@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from gateways.bank import FaultPlan, SimulatedTreasury
 from grantflow import stack
@@ -143,17 +144,36 @@ class Operator:
         picker.get_by_role("button", name="Apply").click()
 
     def submit(self, deployment: str) -> str:
-        """Submit the form, then open the new run's page: its id."""
+        """Submit the form, then open the new run's page: its id.
+
+        Watches the UI's own request: on a busy 2-core machine the local server's SQLite can
+        refuse it (database locked), and an operator who sees the error toast submits again.
+        A submission the server refused created nothing, so submitting again cannot make two runs."""
         before = self.stack.run_ids(deployment)
-        self.page.get_by_role("button", name="Submit").click()
-        # A wait, not a speed check: on a busy 2-core machine the UI's request may take a while.
-        deadline = time.monotonic() + 120
-        while not (new := self.stack.run_ids(deployment) - before) and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert len(new) == 1, f"{deployment} : {len(new)} exécution(s) créée(s) par « Submit »"
+        refusals: list[str] = []
+        for attempt in range(1, 4):
+            try:
+                with self.page.expect_response(_creates_a_run, timeout=90_000) as answer:
+                    self.page.get_by_role("button", name="Submit").click()
+            except PlaywrightTimeout:
+                refusals.append(f"essai {attempt} : aucune requête partie ; la page dit : {self.errors_shown()}")
+            else:
+                if answer.value.ok:
+                    break
+                refusals.append(f"essai {attempt} : HTTP {answer.value.status} {answer.value.text()[:300]}")
+            self.shot(f"submit-refused-{attempt}")
+        else:
+            raise AssertionError(f"{deployment} : « Submit » n'a créé aucune exécution\n" + "\n".join(refusals))
+        new = self.stack.run_ids(deployment) - before
+        assert len(new) == 1, f"{deployment} : {len(new)} exécution(s) créée(s) par « Submit » ({refusals})"
         [run_id] = new
         self.page.goto(f"{self.stack.ui_url}/runs/flow-run/{run_id}")
         return run_id
+
+    def errors_shown(self) -> str:
+        """The form's invalid fields and the UI's toasts, to say why nothing was submitted."""
+        shown = self.page.locator(".p-message, .p-toast, [aria-invalid=true], .p-label__message").all_inner_texts()
+        return " | ".join(text.strip() for text in shown if text.strip()) or "rien"
 
     def wait_state(self, run_id: str, state: str, runs: int = 1) -> dict[str, Any]:
         """Wait for the run's `runs`-th attempt to end in `state`, then show its page again."""
@@ -182,6 +202,10 @@ class Operator:
         confirm = self.page.get_by_role("dialog").get_by_role("button", name="Retry")
         if confirm.count():
             confirm.click()
+
+
+def _creates_a_run(response: Any) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/create_flow_run")
 
 
 def instalment(stack: Stack) -> dict[str, Any]:
