@@ -3,8 +3,10 @@ heartbeats stop (kill -9, a machine lost), so that the UI's Retry finds it.
 
 Flow runs started from a deployment send a `prefect.flow-run.heartbeat` event every
 PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (HEARTBEAT_SECONDS here, set by ./grantflow-up
-and for workers). The automation expects, after each heartbeat, another one or the end
-of the run within MISSED_HEARTBEATS heartbeats; if none comes, it sets the run Crashed.
+and for workers). The automation expects, after the run enters Running and after each
+heartbeat, another heartbeat or the end of the run within MISSED_HEARTBEATS heartbeats; if
+none comes, it sets the run Crashed. Running counts too because the server emits it: a
+process killed in its first seconds may never have sent a heartbeat (seen with kill -9).
 Prefect's server has no such service of its own: the automation is created once per
 server, by ./grantflow-up at each start (idempotent) or `python -m deployments.crashed_runs`.
 """
@@ -32,7 +34,7 @@ def automation() -> Any:
                      f"elle est marquée Crashed {SILENCE.seconds // 60} minutes après le dernier, pour pouvoir être "
                      "relancée depuis l'interface (Retry)."),
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
+            after={"prefect.flow-run.Running", "prefect.flow-run.heartbeat"},
             expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
                     "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
@@ -48,13 +50,19 @@ def automation() -> Any:
 
 
 def ensure() -> Any:
-    """The automation on the server named by PREFECT_API_URL, created if missing."""
+    """The automation on the server named by PREFECT_API_URL: created if missing, brought
+    up to date if an earlier version of this module created it differently."""
     from prefect.automations import Automation
 
+    wanted = automation()
     try:
-        return Automation.read(name=AUTOMATION_NAME)
+        found = Automation.read(name=AUTOMATION_NAME)
     except ValueError:  # not found
-        return automation().create()
+        return wanted.create()
+    if (found.trigger, found.actions, found.description) != (wanted.trigger, wanted.actions, wanted.description):
+        found.trigger, found.actions, found.description = wanted.trigger, wanted.actions, wanted.description
+        found.update()
+    return found
 
 
 def main() -> int:
