@@ -10,7 +10,8 @@ polls, every PREFECT_RUNNER_POLL_FREQUENCY seconds (Prefect's default: 10).
 
 Runs the server's scheduler creates carry Prefect's random names until they start: a
 thread of this process renames them at once (date and step, flows/naming.py), so the
-UI's upcoming runs read "balayage du 02/12/2026".
+UI's upcoming runs read "balayage du 02/12/2026". With workers (prefect.yaml) nothing
+serves: `python -m deployments.serve --names-only` runs that thread alone, beside the server.
 
 On SIGINT or SIGTERM it pauses its deployments' schedules through the API, then exits:
 stop it before the server (it hangs if the server is already gone). Serving again
@@ -91,19 +92,29 @@ def _keep_naming(stop: threading.Event) -> None:
     from prefect.logging import get_logger
 
     logger = get_logger("grantflow.serve")
-    while not stop.wait(NAMING_INTERVAL):
+    while True:
         try:
             with get_client(sync_client=True) as client:
                 name_scheduled_runs(client)
         except Exception as error:  # the server restarting: try again at the next turn
             logger.warning("Nommage des exécutions planifiées impossible pour l'instant : %s", error)
+        if stop.wait(NAMING_INTERVAL):
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments.serve",
                                      description="Sert tous les déploiements avec leurs planifications.")
     parser.add_argument("--limit", type=int, default=None, help="nombre maximal d'exécutions simultanées")
+    parser.add_argument("--names-only", action="store_true",
+                        help="ne sert rien : nomme seulement les exécutions planifiées (avec des workers)")
     args = parser.parse_args(argv)
+    if args.names_only:
+        try:
+            _keep_naming(threading.Event())
+        except KeyboardInterrupt:
+            pass
+        return 0
 
     from prefect import serve
 

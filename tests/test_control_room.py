@@ -17,7 +17,7 @@ from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway
 from services import commands, mailing
 from services.dossier import load_files
-from tests.support import EXAMPLES, INNOSPRINT, latest_artifact, sign_both
+from tests.support import EXAMPLES, INNOSPRINT, REPO, latest_artifact, sign_both
 
 
 def test_the_daily_sweep_publishes_the_portfolio_and_what_it_sent(prefect_server, examples_loaded):
@@ -87,3 +87,32 @@ def test_runs_the_scheduler_creates_are_named_at_once_with_their_day_and_step(pr
         assert client.read_flow_run(sweep.id).name == "balayage du 03/12/2026"
         assert client.read_flow_run(mail.id).name == "envoi des courriels du 03/12/2026 08:30"
         assert name_scheduled_runs(client) == 0  # named once
+
+
+def test_with_workers_the_names_only_process_names_scheduled_runs(prefect_server, tmp_path):
+    """prefect.yaml and workers: nothing serves, `deployments.serve --names-only` names the runs."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from prefect.settings import PREFECT_API_URL
+    from prefect.states import Scheduled
+
+    at = dt.datetime(2026, 12, 2, 5, 0, tzinfo=dt.timezone.utc)
+    with get_client(sync_client=True) as client:
+        sweep = client.create_flow_run(daily_sweep, state=Scheduled(scheduled_time=at))
+    environment = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
+    with (tmp_path / "names.log").open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "deployments.serve", "--names-only"], cwd=REPO,
+                                   env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120  # a wait for the process to start, not a speed check
+        with get_client(sync_client=True) as client:
+            while (name := client.read_flow_run(sweep.id).name) != "balayage du 02/12/2026" \
+                    and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.5)
+        assert name == "balayage du 02/12/2026", (tmp_path / "names.log").read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
