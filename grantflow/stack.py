@@ -17,7 +17,8 @@ this process, which stops them in that order. Everything is kept for the next st
 While it runs, GRANTFLOW_HOME/prefect/grantflow-up.json holds the API address and the
 children's process ids.
 
-This module imports only the standard library at the top: `grantflow.cli` imports it.
+This module imports little at the top (the standard library, the clock, the heartbeat
+period): ./grantflow-up enters here so that the server starts before the heavy imports.
 """
 from __future__ import annotations
 
@@ -142,17 +143,17 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def prepare_store(config: StackConfig, out: IO[str] = sys.stdout) -> None:
-    """`grantflow migrate` then `grantflow load examples/*.yaml`, in this process."""
-    from grantflow import cli
+    """What `grantflow migrate` then `grantflow load examples/*.yaml` do, in this process."""
     from core.settings import get_settings
+    from grantflow import store
 
     os.environ["GRANTFLOW_HOME"] = str(config.home)
     get_settings.cache_clear()
-    if cli.main(["migrate"]) != 0:
+    if store.unless_unreachable(store.migrate) != 0:
         raise StackError("la base des subventions n'a pas pu être migrée")
     if config.load_examples:
-        examples = sorted(str(p) for p in (config.root / "examples").glob("*.yaml"))
-        if examples and cli.main(["load", *examples]) != 0:
+        examples = sorted((config.root / "examples").glob("*.yaml"), key=str)
+        if examples and store.unless_unreachable(lambda: store.load(examples)) != 0:
             print("Attention : les dossiers d'exemple n'ont pas été chargés (voir ci-dessus) ; "
                   "la pile démarre quand même.", file=out)
     config.outbox.mkdir(parents=True, exist_ok=True)
