@@ -17,11 +17,6 @@ from domain.lifecycle import Stage
 from services import acts, commands, conventions, grants, journal
 
 
-def latest_outcome(session: Session, grant: Grant) -> str | None:
-    deliberation = acts.latest_vote(session, acts.of_grant(session, grant))
-    return deliberation.outcome if deliberation else None
-
-
 def record_vote(session: Session, act: Act, vote: commands.Vote, settings: Settings, *,
                 actor: str) -> Decision:
     previous = acts.latest_vote(session, act)

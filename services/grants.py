@@ -29,11 +29,8 @@ def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
     act = acts.of_grant(session, grant)
     signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
-    from services.deliberation import (
-        latest_outcome,  # a cycle otherwise: deliberation moves stages
-    )
-
-    outcome = latest_outcome(session, grant)
+    vote = acts.latest_vote(session, act)
+    outcome = vote.outcome if vote else None
     return GrantFacts(
         adopted=None if outcome in (None, "quorum_failed") else outcome == "adopted",
         executoire_on=act.executoire_on if act else None,
