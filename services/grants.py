@@ -6,6 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import get_settings
 from db.models import Grant, Instalment, Refund, Signature
 from domain.errors import RuleViolation
 from domain.lifecycle import GrantFacts, InstalmentStatus, Stage, check_stage_transition, next_stage
@@ -41,6 +42,8 @@ def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
         today=today,
         refund_settled=refund is not None and refund.status in ("paid", "waived"),
         closed=grant.stage == Stage.CLOSED.value,
+        # Only named in a refusal (convention_required was decided with it at load and vote).
+        convention_threshold=get_settings().convention_threshold,
         refund_outstanding=refund.amount - refund.received if refund is not None and refund.status == "due" else None,
         instalments_to_pay=session.scalar(sa.select(sa.func.count()).where(
             Instalment.grant_id == grant.id, Instalment.status.not_in(SETTLED))) or 0,
