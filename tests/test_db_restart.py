@@ -28,8 +28,7 @@ from db.session import engine_for, unit_of_work
 from gateways.wiring import mail_gateway
 from grantflow.synthetic import generate
 from services import journal, mailing, sweep
-from tests.smtp_server import free_port
-from tests.support import AtMessage, scalar
+from tests.support import AtMessage, free_port, scalar
 
 DAY = dt.date(2019, 2, 1)
 GRANTS = 150

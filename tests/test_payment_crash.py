@@ -19,8 +19,17 @@ import pytest
 from core.settings import get_settings
 from db.session import unit_of_work
 from services import payments
-from tests.support import INNOSPRINT, REPO, load_examples, sign_both
-from tests.test_payments import PAYDAY, instalments, journal_kinds, key, treasury
+from tests.support import (
+    INNOSPRINT,
+    PAYDAY,
+    REPO,
+    instalments,
+    journal_kinds,
+    key,
+    load_examples,
+    sign_both,
+    treasury,
+)
 
 
 def run_worker(*args: str, crash: bool) -> subprocess.CompletedProcess[str]:

@@ -29,38 +29,23 @@ from gateways.bank import FaultPlan, SimulatedTreasury
 from services import payments
 from services.commands import PaymentConfirmation
 from services.dossier import DossierError, load_files
-from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
+from tests.support import (
+    EXAMPLES,
+    INNOSPRINT,
+    PAYDAY,
+    instalments,
+    journal_kinds,
+    key,
+    load_examples,
+    sign_both,
+    treasury,
+)
 
-PAYDAY = dt.date(2019, 5, 31)  # art. 4.1: "au plus tard en Mai 2019"
 INNOSPRINT_IBAN = "FR7630004000000000001234573"  # examples/casq-innosprint.yaml (fictitious)
 CORRECTED_IBAN = "FR7630004000000000009876594"  # another valid French IBAN (RIB key 94)
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-def treasury() -> SimulatedTreasury:
-    return SimulatedTreasury(get_settings().treasury_path)
-
-
-def instalments(reference: str = INNOSPRINT) -> list[dict[str, Any]]:
-    with unit_of_work() as session:
-        rows = session.scalars(sa.select(Instalment).join(Grant, Grant.id == Instalment.grant_id)
-                               .where(Grant.reference == reference).order_by(Instalment.number))
-        return [{"number": i.number, "status": i.status, "key": i.idempotency_key, "attempts": i.attempts,
-                 "ordered_at": i.ordered_at, "paid_on": i.paid_on, "reason": i.reason, "batch_id": i.batch_id,
-                 "amount": i.amount} for i in rows]
-
-
-def key(number: int = 1, reference: str = INNOSPRINT) -> str:
-    return instalments(reference)[number - 1]["key"]
-
-
-def journal_kinds(reference: str = INNOSPRINT) -> list[str]:
-    with unit_of_work() as session:
-        return list(session.scalars(sa.text(
-            "SELECT e.kind FROM events e JOIN grants g ON g.id = e.grant_id WHERE g.reference = :r ORDER BY e.seq"),
-            {"r": reference}))
-
 
 def use_fault_plan(monkeypatch: pytest.MonkeyPatch, plan: FaultPlan) -> None:
     """The treasury's faults, as a JSON file named by the settings (as a worker would read it)."""
