@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 import yaml
 
 from core.settings import get_settings
-from db.session import unit_of_work
+from db.session import engine_for, unit_of_work
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -233,6 +234,30 @@ def journal_kinds(reference: str = INNOSPRINT) -> list[str]:
         return list(session.scalars(sa.text(
             "SELECT e.kind FROM events e JOIN grants g ON g.id = e.grant_id WHERE g.reference = :r ORDER BY e.seq"),
             {"r": reference}))
+
+
+def grant_lock_held(reference: str) -> bool:
+    """Whether another transaction holds the lock the payment runs take on this grant,
+    asked without waiting: the grant's row (PostgreSQL), the file's write lock (SQLite)."""
+    url = get_settings().resolved_database_url
+    if url.startswith("sqlite"):
+        probe = sqlite3.connect(sa.engine.make_url(url).database or "", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            probe.close()  # rolls back what it took
+        return False
+    with engine_for(url).connect() as connection:
+        try:
+            connection.execute(sa.text("SELECT id FROM grants WHERE reference = :r FOR UPDATE NOWAIT"),
+                               {"r": reference})
+        except sa.exc.OperationalError:
+            return True
+        finally:
+            connection.rollback()
+    return False
 
 
 # -- a whole stack (`grantflow up`) -----------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from core import clock
 from core import settings as settings_module
 from core.settings import get_settings
 from db.models import Association, Authority, Grant, Instalment, Message, Obligation
-from db.session import unit_of_work
+from db.session import get_engine, unit_of_work
 from gateways.bank import FaultPlan, SimulatedTreasury
 from services import payments
 from services.commands import PaymentConfirmation
@@ -33,6 +32,7 @@ from tests.support import (
     EXAMPLES,
     INNOSPRINT,
     PAYDAY,
+    grant_lock_held,
     instalments,
     journal_kinds,
     key,
@@ -195,16 +195,35 @@ def test_a_run_started_while_another_is_at_the_bank_waits_and_orders_nothing(sig
         reports[name] = payments.pay(unit_of_work, settings, PAYDAY, f"batch-{name}", reference=INNOSPRINT,
                                      gateway_for=gateway_for)
 
-    a = threading.Thread(target=run, args=("a", lambda s, authority: slow))
-    a.start()
-    assert slow.entered.wait(30)
-    b = threading.Thread(target=run, args=("b", lambda s, authority: SimulatedTreasury(s.treasury_path)))
-    b.start()
-    time.sleep(0.5)
-    assert b.is_alive()  # waiting for A's lock
-    slow.release.set()
-    a.join(60)
-    b.join(60)
+    b_asks_for_the_lock = threading.Event()
+
+    def note_lock_request(_conn, _cursor, statement: str, *_args) -> None:
+        # SQLite: every transaction opens with BEGIN IMMEDIATE (the file's write lock);
+        # PostgreSQL: the grant's row lock.
+        if threading.current_thread().name == "run-b" and (
+                statement.startswith("BEGIN IMMEDIATE")
+                or ("FOR UPDATE" in statement and "SKIP LOCKED" not in statement)):
+            b_asks_for_the_lock.set()
+
+    a = threading.Thread(target=run, args=("a", lambda s, authority: slow), name="run-a")
+    b = threading.Thread(target=run, args=("b", lambda s, authority: SimulatedTreasury(s.treasury_path)),
+                         name="run-b")
+    engine = get_engine()
+    sa.event.listen(engine, "before_cursor_execute", note_lock_request)
+    try:
+        a.start()
+        assert slow.entered.wait(30)
+        assert grant_lock_held(INNOSPRINT)  # A holds it while at the bank
+        b.start()
+        assert b_asks_for_the_lock.wait(30)
+        assert grant_lock_held(INNOSPRINT) and b.is_alive() and "b" not in reports  # B waits on A's lock
+        slow.release.set()
+        a.join(60)
+        b.join(60)
+    finally:
+        slow.release.set()
+        sa.event.remove(engine, "before_cursor_execute", note_lock_request)
+    assert not grant_lock_held(INNOSPRINT)
     assert [len(reports["a"].ordered), len(reports["b"].ordered), len(reports["b"].recovered)] == [1, 0, 0]
     assert treasury().attempts_for(key()) == 1
     assert instalments()[0]["batch_id"] == "batch-a"
