@@ -30,6 +30,9 @@ from grantflow.synthetic import generate
 from services import journal, mailing, sweep
 from tests.support import AtMessage, free_port, scalar
 
+# A PostgreSQL cluster of its own: initdb, then restarts in the middle of runs.
+pytestmark = pytest.mark.slow
+
 DAY = dt.date(2019, 2, 1)
 GRANTS = 150
 

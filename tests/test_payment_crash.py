@@ -32,6 +32,10 @@ from tests.support import (
 )
 
 
+# Each test starts a worker process that imports Prefect and runs a flow (and kills itself).
+pytestmark = pytest.mark.slow
+
+
 def run_worker(*args: str, crash: bool) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)  # the store's URL and home, set by the `store` fixture
     env["PREFECT_API_URL"] = prefect.settings.PREFECT_API_URL.value() or ""
