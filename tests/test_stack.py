@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grantflow import stack
+from grantflow import prefect_api, stack
 from tests.support import STACK_START_TIMEOUT, free_port, stack_environment, wait_for
 
 # Each starts a whole stack (a Prefect server and its served deployments): on the same
@@ -54,7 +54,7 @@ def test_grantflow_up_serves_every_deployment_runs_a_sweep_and_stops_on_ctrl_c(t
                                    start_new_session=True)
     state: dict = {}
     try:
-        wait_for(lambda: stack.api_healthy(config.api_url), "the Prefect API", STACK_START_TIMEOUT, process, log)
+        wait_for(lambda: prefect_api.api_healthy(config.api_url), "the Prefect API", STACK_START_TIMEOUT, process, log)
         server_ready = time.monotonic() - started
         wait_for(config.state_file.exists, "the deployments served", STACK_START_TIMEOUT, process, log)
         state = json.loads(config.state_file.read_text())
@@ -95,7 +95,7 @@ def test_grantflow_up_serves_every_deployment_runs_a_sweep_and_stops_on_ctrl_c(t
             time.sleep(0.1)
         assert not alive(state["serve_pid"]), "the serve process outlived grantflow up"
         assert not alive(state["server_pid"]), "the Prefect server outlived grantflow up"
-        assert not stack.api_healthy(config.api_url)
+        assert not prefect_api.api_healthy(config.api_url)
         assert not config.state_file.exists()
         stopped = time.monotonic() - stop_started
         print(f"\nserver ready {server_ready:.1f} s, deployments served {ready:.1f} s, "
