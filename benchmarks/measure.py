@@ -88,8 +88,8 @@ def sweep(url: str, day: str, workers: str = "2", floor: str | None = None) -> d
     from sqlalchemy.orm import Session
 
     from db.session import unit_of_work
-    from grantflow import clock
-    from grantflow.settings import get_settings
+    from core import clock
+    from core.settings import get_settings
     from services import sweep as sweeps
 
     engine, statements = _engine(url)
@@ -125,8 +125,8 @@ def mail(url: str, port: str, count: str, batch: str, day: str = "2019-07-01") -
 
     from db.session import unit_of_work
     from gateways.mail import SmtpGateway
-    from grantflow import clock
-    from grantflow.settings import get_settings
+    from core import clock
+    from core.settings import get_settings
     from services import mailing
 
     os.environ["GRANTFLOW_SMTP_HOST"] = "127.0.0.1"
@@ -156,8 +156,8 @@ def raw_smtplib(url: str, port: str, count: str, day: str = "2019-07-01") -> dic
 
     from db.models import Message
     from gateways.mail import build_mime
-    from grantflow import clock
-    from grantflow.settings import get_settings
+    from core import clock
+    from core.settings import get_settings
     from services import mailing
 
     engine, _statements = _engine(url)

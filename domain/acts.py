@@ -148,6 +148,29 @@ def legality_control_ends(received_on: date, restarted_on: date | None = None) -
     return add_months(restarted_on, LEGALITY_CONTROL_MONTHS)
 
 
+def check_receipt_after_session(received_on: date, published_on: date | None, session_on: date) -> None:
+    """The prefect receives, and the authority publishes, only an act already deliberated."""
+    if received_on < session_on:
+        raise RuleViolation("received", received_on.isoformat(),
+                            f"la réception par le préfet précède la séance du {session_on:%d/%m/%Y}")
+    if published_on is not None and published_on < session_on:
+        raise RuleViolation("published", published_on.isoformat(),
+                            f"la publication précède la séance du {session_on:%d/%m/%Y} : "
+                            "un acte ne peut être publié avant d'avoir été délibéré")
+
+
+def check_control_restart(restarted_on: date, received_on: date | None, control_ends_on: date | None,
+                          act_reference: str) -> None:
+    """The prefect restarts the déféré window (a request for documents, a letter of
+    observations) only on an act received, and while the window is still open (CGCT L2131-6)."""
+    if received_on is None or control_ends_on is None:
+        raise RuleViolation("on", restarted_on.isoformat(), f"l'acte {act_reference} n'a pas été transmis au préfet")
+    if restarted_on > control_ends_on:
+        raise RuleViolation("on", restarted_on.isoformat(),
+                            f"le délai de contrôle de légalité a pris fin le {control_ends_on:%d/%m/%Y} "
+                            "(CGCT L2131-6 : deux mois après la réception)")
+
+
 def check_signature_after_receipt(signed_on: date, received_on: date | None, field: str = "signature.on") -> None:
     """No convention signed before the prefect received the authorising deliberation:
     the president had no enforceable authority to sign (CE avis 10/06/1996, CGCT L2131-1)."""

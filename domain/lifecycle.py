@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from domain import labels
 from domain.calendar import format_date_fr
+from domain.convention import CONVENTION_THRESHOLD
 from domain.errors import RuleViolation
 from domain.money import format_amount_fr
 from domain.refund import TITRE_FLOOR, titre_required
@@ -74,6 +75,7 @@ class GrantFacts:
     refund_settled: bool = False
     legality_control_ends_on: date | None = None
     titre_floor: Decimal = TITRE_FLOOR  # configurable setting of refund.titre_required
+    convention_threshold: Decimal = CONVENTION_THRESHOLD  # configurable setting, named in the refusal
     instalments_to_pay: int = 0  # neither paid nor cancelled
     closed: bool = False
     refund_outstanding: Decimal | None = None  # left to receive on a titre de recette
@@ -119,7 +121,8 @@ def convention_signed_when_compulsory(f: GrantFacts) -> str | None:
     if not missing:
         return None
     return (
-        f"convention obligatoire au-delà de 23 000 EUR par an (loi 2000-321 art. 10, décret 2001-495) : "
+        f"convention obligatoire au-delà de {format_amount_fr(f.convention_threshold)} par an "
+        "(loi 2000-321 art. 10, décret 2001-495) : "
         f"il manque la signature de {' et celle de '.join(missing)}"
     )
 

@@ -8,10 +8,10 @@ from prefect.states import State
 
 from sqlalchemy.orm import Session
 
+from core import clock
 from db.models import Grant
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from grantflow import clock
 from services import acts, mailing
 from services.grants import get_grant
 

@@ -10,16 +10,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from db.migrate import upgrade
+from core import clock
+from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from domain.errors import RuleViolation
 from domain.money import format_amount_fr
-from grantflow import clock
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
+from grantflow import store
 from services import (
     annex,
     audit,
@@ -40,38 +38,16 @@ def daily_jobs() -> list[simulation.DailyJob]:
             simulation.evaluations_and_closures(unit_of_work, settings)]
 
 
-def _store() -> None:
-    upgrade(get_settings().resolved_database_url)
-
-
 def cmd_migrate(_: argparse.Namespace) -> int:
-    _store()
-    print(f"Base à jour : {get_settings().shown_database_url}")
-    return 0
+    return store.migrate()
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    _store()
-    try:
-        report = dossier.load_files([Path(p) for p in args.files], get_settings(), unit_of_work)
-    except dossier.DossierError as error:
-        print(f"Dossier refusé, rien n'a été enregistré :\n{error}", file=sys.stderr)
-        return 1
-    for reference in report.created:
-        print(f"chargé : {reference}")
-    for reference in report.completed:
-        print(f"historique complété : {reference}")
-    for reference in report.unchanged:
-        print(f"déjà présent, inchangé : {reference}")
-    for change in report.changes:
-        print(f"modifié : {change}")
-    for notice in report.notices:
-        print(f"attention : {notice}")
-    return 0
+    return store.load([Path(p) for p in args.files])
 
 
 def cmd_import_annex(args: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     try:
         report = annex.import_file(args.act, Path(args.file), get_settings(), unit_of_work)
     except annex.AnnexError as error:
@@ -83,7 +59,7 @@ def cmd_import_annex(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     with unit_of_work() as session:
         table = reading.portfolio(session, args.authority)
     if table.empty:
@@ -109,7 +85,7 @@ def portfolio_in_french(table: Any) -> Any:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     try:
         with unit_of_work() as session:
             view = reading.grant_view(session, args.reference)
@@ -181,7 +157,7 @@ def _act_line(act: dict[str, Any]) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     settings = get_settings()
     try:
         facts = simulation.read_facts(Path(args.events)) if args.events else []
@@ -199,7 +175,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     with unit_of_work() as session:
         table = portfolio_report.portfolio_report(session, args.authority)
     output = Path(args.output or f"portefeuille-{args.authority or 'tout'}.{args.format}")
@@ -209,7 +185,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export_scdl(args: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     output = Path(args.output or f"subventions-{args.authority}.csv")
     try:
         with unit_of_work() as session:
@@ -224,7 +200,7 @@ def cmd_export_scdl(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(_: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     settings = get_settings()
     with unit_of_work() as session:
         breaks = audit.integrity(session, settings)
@@ -237,7 +213,7 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
 
 
 def cmd_audit_anchor(_: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     settings = get_settings()
     with unit_of_work() as session:
         written = journal_anchors.anchor(session, settings)
@@ -246,7 +222,7 @@ def cmd_audit_anchor(_: argparse.Namespace) -> int:
 
 
 def cmd_audit_bundle(args: argparse.Namespace) -> int:
-    _store()
+    store.upgrade()
     settings = get_settings()
     try:
         with unit_of_work() as session:
@@ -314,14 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except sa.exc.OperationalError as error:
-        # The store is down or unreachable: said in French, without a traceback nor the password.
-        cause = str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
-        print(f"Base de données injoignable ({get_settings().shown_database_url}) : {cause[:200]} ; rien n'a été "
-              "enregistré, relancer la commande une fois la base disponible", file=sys.stderr)
-        return 2
+    return store.unless_unreachable(lambda: args.run(args))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ this process, which stops them in that order. Everything is kept for the next st
 While it runs, GRANTFLOW_HOME/prefect/grantflow-up.json holds the API address and the
 children's process ids.
 
-This module imports only the standard library at the top: `grantflow.cli` imports it.
+This module imports little at the top (the standard library, the clock, the heartbeat
+period, grantflow.processes and grantflow.prefect_api): ./grantflow-up enters here so that
+the server starts before the heavy imports.
 """
 from __future__ import annotations
 
@@ -26,20 +28,20 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from core import clock
 from deployments.crashed_runs import HEARTBEAT_SECONDS
-from grantflow import clock
+from grantflow import prefect_api
+from grantflow.processes import Interrupted, StackError, port_in_use, stop_process, tail, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -47,15 +49,6 @@ DEFAULT_PORT = 4200
 SERVER_START_TIMEOUT = 180.0  # seconds; a first start creates the database (6-13 s measured)
 SERVE_START_TIMEOUT = 120.0
 FIRST_SWEEP_ATTEMPTS = 10
-STOP_TIMEOUT = 30.0
-
-
-class StackError(RuntimeError):
-    """Something an operator must fix before the stack can run (message in French)."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM arrived while starting."""
 
 
 @dataclass
@@ -135,24 +128,18 @@ def ensure_crashed_run_automation(config: StackConfig, say: Callable[[str], None
             + (done.stderr.strip().splitlines() or ["?"])[-1])
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
-
-
 def prepare_store(config: StackConfig, out: IO[str] = sys.stdout) -> None:
-    """`grantflow migrate` then `grantflow load examples/*.yaml`, in this process."""
-    from grantflow import cli
-    from grantflow.settings import get_settings
+    """What `grantflow migrate` then `grantflow load examples/*.yaml` do, in this process."""
+    from core.settings import get_settings
+    from grantflow import store
 
     os.environ["GRANTFLOW_HOME"] = str(config.home)
     get_settings.cache_clear()
-    if cli.main(["migrate"]) != 0:
+    if store.unless_unreachable(store.migrate) != 0:
         raise StackError("la base des subventions n'a pas pu être migrée")
     if config.load_examples:
-        examples = sorted(str(p) for p in (config.root / "examples").glob("*.yaml"))
-        if examples and cli.main(["load", *examples]) != 0:
+        examples = sorted((config.root / "examples").glob("*.yaml"), key=str)
+        if examples and store.unless_unreachable(lambda: store.load(examples)) != 0:
             print("Attention : les dossiers d'exemple n'ont pas été chargés (voir ci-dessus) ; "
                   "la pile démarre quand même.", file=out)
     config.outbox.mkdir(parents=True, exist_ok=True)
@@ -172,80 +159,6 @@ def start_serve(config: StackConfig, log: IO[Any] | None = None) -> subprocess.P
         [config.python, "-m", "deployments.serve"], cwd=config.root, env=config.environment(),
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT if log is not None else None,
         start_new_session=True)
-
-
-def api_healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def served_deployments(api_url: str, since: dt.datetime | None = None) -> set[str]:
-    """Names of the deployments the API knows, unpaused and (if `since`) applied since then.
-
-    A deployment served by an earlier start is already there: only its update by the new
-    serve process says that this one has registered it and resumed its schedules.
-    """
-    request = urllib.request.Request(f"{api_url}/deployments/filter", data=b"{}", method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            deployments = json.load(response)
-        return {d["name"] for d in deployments if not d["paused"] and (
-            since is None or dt.datetime.fromisoformat(d["updated"].replace("Z", "+00:00")) >= since)}
-    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError, AttributeError):
-        return set()
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float,
-               process: subprocess.Popen[bytes] | None = None, log: Path | None = None,
-               interrupted: Callable[[], bool] = lambda: False) -> float:
-    """Seconds it took; StackError if `process` dies or time runs out, Interrupted on Ctrl-C."""
-    started = time.monotonic()
-    while True:
-        if interrupted():
-            raise Interrupted
-        if condition():
-            return time.monotonic() - started
-        if process is not None and process.poll() is not None:
-            raise StackError(f"{what} : le processus s'est arrêté (code {process.returncode})" + _tail(log))
-        if time.monotonic() - started > timeout:
-            raise StackError(f"{what} : toujours pas prêt après {timeout:.0f} s" + _tail(log))
-        time.sleep(0.25)
-
-
-def stop_process(process: subprocess.Popen[bytes] | None, sig: int, timeout: float = STOP_TIMEOUT) -> bool:
-    """Signal the process, wait for it, kill its process group if it does not go. True if it went by itself."""
-    if process is None:
-        return True
-    gone_by_itself = True
-    if process.poll() is None:
-        try:
-            process.send_signal(sig)
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            gone_by_itself = False
-            _kill_group(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    # What it started in its session (a flow run still going) goes with it.
-    _kill_group(process.pid, signal.SIGKILL)
-    return gone_by_itself
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _tail(log: Path | None, lines: int = 15) -> str:
-    if log is None or not log.exists():
-        return ""
-    text = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-    return f"\n--- fin de {log} ---\n" + "\n".join(text)
 
 
 # --- the whole stack -----------------------------------------------------------------
@@ -286,7 +199,7 @@ class Stack:
         # The server takes several seconds to start: prepare the store meanwhile.
         prepare_store(config, self.out)
         self.timings["store"] = time.monotonic() - started
-        wait_until(lambda: api_healthy(config.api_url), "serveur Prefect", SERVER_START_TIMEOUT,
+        wait_until(lambda: prefect_api.api_healthy(config.api_url), "serveur Prefect", SERVER_START_TIMEOUT,
                    self.server, config.server_log, lambda: self.stopping)
         self.timings["server"] = time.monotonic() - started
         self.say(f"Serveur Prefect prêt en {self.timings['server']:.1f} s. Mise en service des déploiements…")
@@ -296,7 +209,7 @@ class Stack:
         since = clock.now() - dt.timedelta(seconds=1)  # the API keeps milliseconds
         self.serve = start_serve(config)
         expected = {spec.name for spec in DEPLOYMENTS}
-        wait_until(lambda: expected <= served_deployments(config.api_url, since), "mise en service des déploiements",
+        wait_until(lambda: expected <= prefect_api.served_deployments(config.api_url, since), "mise en service des déploiements",
                    SERVE_START_TIMEOUT, self.serve, None, lambda: self.stopping)
         self.timings["serve"] = time.monotonic() - serve_started
         self._write_state()
@@ -307,22 +220,15 @@ class Stack:
         """Today's sweep at once (not at 07:00 tomorrow): the UI shows a completed sweep with
         its artifacts and the outbox fills. Once a day: a restart the same day runs nothing."""
         day = clock.today()
-        body = json.dumps({"idempotency_key": f"grantflow-up-{day.isoformat()}",
-                           "parameters": {}, "tags": ["démarrage"]}).encode()
+        body = {"idempotency_key": f"grantflow-up-{day.isoformat()}", "parameters": {}, "tags": ["démarrage"]}
         error: Exception | None = None
         # Just after start-up the server's SQLite may still be busy with the served
         # deployments and answer 503: a few tries, a second apart (seen on a fresh clone).
         for _attempt in range(FIRST_SWEEP_ATTEMPTS):
             try:
-                with urllib.request.urlopen(f"{self.config.api_url}/deployments/name/daily-sweep/daily-sweep",
-                                            timeout=5) as response:
-                    deployment_id = json.load(response)["id"]
-                request = urllib.request.Request(f"{self.config.api_url}/deployments/{deployment_id}/create_flow_run",
-                                                 data=body, method="POST",
-                                                 headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(request, timeout=5):
-                    error = None
-                    break
+                prefect_api.create_run(self.config.api_url, "daily-sweep/daily-sweep", body)
+                error = None
+                break
             except (urllib.error.URLError, OSError, ValueError, KeyError) as failure:
                 error = failure
                 time.sleep(1)
@@ -333,7 +239,7 @@ class Stack:
 
     def _summary(self, deployments: Sequence[Any]) -> None:
         config = self.config
-        from grantflow.settings import get_settings
+        from core.settings import get_settings
 
         store = get_settings().shown_database_url
         lines = [
@@ -367,7 +273,7 @@ class Stack:
             for name, process in (("serveur Prefect", self.server), ("service des déploiements", self.serve)):
                 if process is not None and process.poll() is not None:
                     self.say(f"Le {name} s'est arrêté (code {process.returncode}) : arrêt de la pile."
-                             + (_tail(self.config.server_log) if process is self.server else ""))
+                             + (tail(self.config.server_log) if process is self.server else ""))
                     return 1
             time.sleep(0.5)
         return 0

@@ -7,19 +7,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Act, Deliberation, Grant
 from domain import labels
 from domain.acts import check_vote_in_sitting
 from domain.deliberation import ADOPTED, REJECTED, Decision, Sitting, Votes, decide
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
-from grantflow.settings import Settings
 from services import acts, commands, conventions, grants, journal
-
-
-def latest_outcome(session: Session, grant: Grant) -> str | None:
-    deliberation = acts.latest_vote(session, acts.of_grant(session, grant))
-    return deliberation.outcome if deliberation else None
 
 
 def record_vote(session: Session, act: Act, vote: commands.Vote, settings: Settings, *,

@@ -6,6 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import get_settings
 from db.models import Grant, Instalment, Refund, Signature
 from domain.errors import RuleViolation
 from domain.lifecycle import GrantFacts, InstalmentStatus, Stage, check_stage_transition, next_stage
@@ -29,11 +30,8 @@ def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
     act = acts.of_grant(session, grant)
     signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
-    from services.deliberation import (
-        latest_outcome,  # a cycle otherwise: deliberation moves stages
-    )
-
-    outcome = latest_outcome(session, grant)
+    vote = acts.latest_vote(session, act)
+    outcome = vote.outcome if vote else None
     return GrantFacts(
         adopted=None if outcome in (None, "quorum_failed") else outcome == "adopted",
         executoire_on=act.executoire_on if act else None,
@@ -44,6 +42,8 @@ def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
         today=today,
         refund_settled=refund is not None and refund.status in ("paid", "waived"),
         closed=grant.stage == Stage.CLOSED.value,
+        # Only named in a refusal (convention_required was decided with it at load and vote).
+        convention_threshold=get_settings().convention_threshold,
         refund_outstanding=refund.amount - refund.received if refund is not None and refund.status == "due" else None,
         instalments_to_pay=session.scalar(sa.select(sa.func.count()).where(
             Instalment.grant_id == grant.id, Instalment.status.not_in(SETTLED))) or 0,

@@ -8,12 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Act, Deliberation, Grant
 from domain import labels
 from domain.acts import (
     BODIES,
     ActId,
     check_act_matches,
+    check_control_restart,
+    check_receipt_after_session,
     executoire_on,
     legality_control_ends,
     parse_act_id,
@@ -21,7 +24,6 @@ from domain.acts import (
 from domain.deliberation import ADOPTED, QUORUM_FAILED, earliest_reconvened_session
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
-from grantflow.settings import Settings
 from services import acts, commands, grants, journal, obligations
 
 PAPER = "transmis sur papier"
@@ -43,13 +45,7 @@ def record_receipt(session: Session, act: Act, receipt: commands.PrefectureRecei
                                 "seul un acte adopté est transmis")
     if act_id is not None:
         _check_identifier(session, act, deliberation, parse_act_id(act_id))
-    if receipt.received < deliberation.session_on:
-        raise RuleViolation("received", receipt.received.isoformat(),
-                            f"la réception par le préfet précède la séance du {deliberation.session_on:%d/%m/%Y}")
-    if receipt.published is not None and receipt.published < deliberation.session_on:
-        raise RuleViolation("published", receipt.published.isoformat(),
-                            f"la publication précède la séance du {deliberation.session_on:%d/%m/%Y} : "
-                            "un acte ne peut être publié avant d'avoir été délibéré")
+    check_receipt_after_session(receipt.received, receipt.published, deliberation.session_on)
     act.transmission = "paper" if receipt.paper else "ctes"
     act.act_id = act_id
     act.received_on, act.published_on = receipt.received, receipt.published
@@ -146,12 +142,8 @@ def _enforceable(session: Session, grant: Grant, act: Act, settings: Settings, *
 
 
 def restart_control(session: Session, act: Act, restart: commands.ControlRestarted, *, actor: str) -> Act:
-    if act.received_on is None or act.control_ends_on is None:
-        raise RuleViolation("on", restart.on.isoformat(), f"l'acte {act.reference} n'a pas été transmis au préfet")
-    if restart.on > act.control_ends_on:
-        raise RuleViolation("on", restart.on.isoformat(),
-                            f"le délai de contrôle de légalité a pris fin le {act.control_ends_on:%d/%m/%Y} "
-                            "(CGCT L2131-6 : deux mois après la réception)")
+    check_control_restart(restart.on, act.received_on, act.control_ends_on, act.reference)
+    assert act.received_on is not None  # checked just above
     act.control_restarted_on = restart.on
     act.control_ends_on = legality_control_ends(act.received_on, restart.on)
     for grant in acts.grants_of(session, act):

@@ -7,6 +7,7 @@ GRANTFLOW_TEST_BACKENDS=sqlite (or postgresql) narrows the run.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,9 @@ import sqlalchemy as sa
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from core import settings as settings_module  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.session import engine_for  # noqa: E402
-from grantflow import settings as settings_module  # noqa: E402
 
 pytest_plugins = ["tests.smtp_server"]
 
@@ -119,3 +120,21 @@ def smtp_settings(smtp_server, monkeypatch):
     monkeypatch.setenv("GRANTFLOW_SMTP_PORT", str(smtp_server.port))
     settings_module.get_settings.cache_clear()
     return smtp_server
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database no test session migrated: an empty SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"grantflow_migrations_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

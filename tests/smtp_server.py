@@ -22,7 +22,6 @@ the server has already stored the message, so tests can read `.messages` at once
 from __future__ import annotations
 
 import email
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.support import free_port
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,6 @@ class _CollectingHandler:
         self.server._store(Envelope(envelope.mail_from, tuple(envelope.rcpt_tos), content,
                                     tuple(session.peer)))
         return "250 Message accepted for delivery"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class SmtpTestServer:

@@ -1,20 +1,31 @@
-"""Helpers shared by tests: load the seeds' dossiers, record facts, read the outbox."""
+"""Helpers shared by tests (a test module never imports another): load the seeds' dossiers,
+record facts, run the command line, read payments and the journal, start a whole stack."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import socket
+import sqlite3
+import subprocess
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
+import yaml
 
-from db.session import unit_of_work
-from grantflow.settings import get_settings
+from core.settings import get_settings
+from db.session import engine_for, unit_of_work
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 INNOSPRINT = "CASQ-2018-INNOSPRINT"
 # Seed 003 (examples/val-fougere-fonctionnement-2023.yaml): one act, three grants.
 VAL_FOUGERE = ("VALFOUGERE-2023-LUDOTHEQUE", "VALFOUGERE-2023-COMITE-DES-FETES", "VALFOUGERE-2023-TENNIS-DE-TABLE")
+PAYDAY = dt.date(2019, 5, 31)  # seed 002, art. 4.1: "au plus tard en Mai 2019"
 
 
 def empty_store(engine: sa.Engine) -> None:
@@ -139,7 +150,7 @@ def play_year(seed: Path, facts: str, tmp_path: Path, capsys, *, authority: str,
               until: dt.date) -> Played:
     """Load one seed, simulate until `published_on`, publish the authority's open data (SCDL)
     that day, then simulate until `until`: the facts recorded on their dates."""
-    from grantflow import clock
+    from core import clock
     from grantflow.cli import main
 
     assert main(["load", str(seed)]) == 0
@@ -153,3 +164,130 @@ def play_year(seed: Path, facts: str, tmp_path: Path, capsys, *, authority: str,
     capsys.readouterr()
     assert main(["simulate", "--until", until.isoformat(), "--events", str(path)]) == 0
     return Played(lines + capsys.readouterr().out.splitlines())
+
+
+# -- the command line -------------------------------------------------------------------
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`grantflow ARGV` in this process: its exit code, and what it printed (only it)."""
+    from grantflow.cli import main
+
+    capsys.readouterr()  # forget what earlier steps printed
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def show(capsys: pytest.CaptureFixture[str], reference: str) -> dict[str, Any]:
+    status, out, err = run(capsys, "show", reference, "--json")
+    assert status == 0, err
+    return json.loads(out)
+
+
+def snapshot(engine: sa.Engine) -> dict[str, Any]:
+    """Row count of every table of the store, and the journal itself."""
+    from db.models import Base
+
+    with engine.connect() as connection:
+        counts = {
+            table.name: connection.scalar(sa.select(sa.func.count()).select_from(table))
+            for table in Base.metadata.sorted_tables
+        }
+        events = [tuple(row) for row in connection.execute(sa.text(
+            "SELECT grant_id, seq, kind, actor, hash, prev_hash FROM events ORDER BY grant_id, seq"))]
+        grants = [tuple(row) for row in connection.execute(sa.text(
+            "SELECT reference, stage, starts_on, ends_on FROM grants ORDER BY reference"))]
+    return {"counts": counts, "events": events, "grants": grants}
+
+
+def write(path: Path, dossier: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(dossier, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# -- payments and the journal -----------------------------------------------------------
+
+def treasury():
+    """The simulated treasury the settings name, with its own count of what it was sent."""
+    from gateways.bank import SimulatedTreasury
+
+    return SimulatedTreasury(get_settings().treasury_path)
+
+
+def instalments(reference: str = INNOSPRINT) -> list[dict[str, Any]]:
+    from db.models import Grant, Instalment
+
+    with unit_of_work() as session:
+        rows = session.scalars(sa.select(Instalment).join(Grant, Grant.id == Instalment.grant_id)
+                               .where(Grant.reference == reference).order_by(Instalment.number))
+        return [{"number": i.number, "status": i.status, "key": i.idempotency_key, "attempts": i.attempts,
+                 "ordered_at": i.ordered_at, "paid_on": i.paid_on, "reason": i.reason, "batch_id": i.batch_id,
+                 "amount": i.amount} for i in rows]
+
+
+def key(number: int = 1, reference: str = INNOSPRINT) -> str:
+    return instalments(reference)[number - 1]["key"]
+
+
+def journal_kinds(reference: str = INNOSPRINT) -> list[str]:
+    with unit_of_work() as session:
+        return list(session.scalars(sa.text(
+            "SELECT e.kind FROM events e JOIN grants g ON g.id = e.grant_id WHERE g.reference = :r ORDER BY e.seq"),
+            {"r": reference}))
+
+
+def grant_lock_held(reference: str) -> bool:
+    """Whether another transaction holds the lock the payment runs take on this grant,
+    asked without waiting: the grant's row (PostgreSQL), the file's write lock (SQLite)."""
+    url = get_settings().resolved_database_url
+    if url.startswith("sqlite"):
+        probe = sqlite3.connect(sa.engine.make_url(url).database or "", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            probe.close()  # rolls back what it took
+        return False
+    with engine_for(url).connect() as connection:
+        try:
+            connection.execute(sa.text("SELECT id FROM grants WHERE reference = :r FOR UPDATE NOWAIT"),
+                               {"r": reference})
+        except sa.exc.OperationalError:
+            return True
+        finally:
+            connection.rollback()
+    return False
+
+
+# -- a whole stack (`grantflow up`) -----------------------------------------------------
+
+STACK_START_TIMEOUT = 120  # a temporary server takes 6-13 s; generous for a loaded CI machine
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition, what: str, timeout: float, process: subprocess.Popen, log: Path) -> None:
+    """Until `condition()`; fails with the stack's log if its process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"grantflow up exited ({process.returncode}) before {what}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not after {timeout} s:\n{log.read_text()}")
+        time.sleep(0.25)
+
+
+def stack_environment(home: Path) -> dict[str, str]:
+    """A stack of its own: no PREFECT_ or GRANTFLOW_ variable of the test session leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GRANTFLOW_"))}
+    env.update({
+        "GRANTFLOW_HOME": str(home),  # the SQLite store, the outbox, and PREFECT_HOME = home/prefect
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",  # a new run is picked up within 2 s, not 10
+    })
+    return env

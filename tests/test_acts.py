@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.commands import PrefectureReceipt
-from tests.test_dossier import run, show, snapshot, write
+from tests.support import run, show, snapshot, write
 
 ACT = "2022-DASES-12"
 SIRET_A, SIRET_B, SIRET_C = "99912345800021", "99912345800039", "99912345800047"

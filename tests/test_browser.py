@@ -31,7 +31,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from gateways.bank import FaultPlan, SimulatedTreasury
 from grantflow import stack
-from tests.test_stack import START_TIMEOUT, free_port, stack_environment, wait_for
+from tests.support import STACK_START_TIMEOUT, free_port, stack_environment, wait_for
 
 # Each starts a whole stack (a Prefect server and its served deployments): on the same
 # test worker, one after the other, so that two stacks never share the two cores.
@@ -93,7 +93,7 @@ def running_stack(tmp_path: Path) -> Iterator[Stack]:
                                    cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        wait_for(config.state_file.exists, "the deployments served", START_TIMEOUT, process, log)
+        wait_for(config.state_file.exists, "the deployments served", STACK_START_TIMEOUT, process, log)
         yield Stack(home, config.api_url, config.ui_url, environment)
     finally:
         if process.poll() is None:

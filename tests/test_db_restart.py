@@ -21,15 +21,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.migrate import upgrade
 from db.session import engine_for, unit_of_work
-from grantflow import clock
-from grantflow.settings import get_settings
+from gateways.wiring import mail_gateway
 from grantflow.synthetic import generate
-from grantflow.wiring import mail_gateway
 from services import journal, mailing, sweep
-from tests.smtp_server import free_port
-from tests.support import AtMessage, scalar
+from tests.support import AtMessage, free_port, scalar
+
+# A PostgreSQL cluster of its own: initdb, then restarts in the middle of runs.
+pytestmark = pytest.mark.slow
 
 DAY = dt.date(2019, 2, 1)
 GRANTS = 150

@@ -11,7 +11,6 @@ import os
 import pkgutil
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -27,7 +26,8 @@ from prefect.utilities.callables import parameter_schema
 
 import flows
 from deployments import catalog, serve
-from grantflow import stack
+from grantflow import prefect_api, processes, stack
+from tests.support import free_port
 
 ROOT = catalog.ROOT
 PARIS = ZoneInfo("Europe/Paris")
@@ -162,16 +162,13 @@ def test_prefect_deploy_accepts_prefect_yaml(tmp_path):
     Prefect 3.8.8's client sends `"limit": null` in some bodies (`prefect deploy` reads the
     pool's workers that way); FastAPI 0.151 and later answer 422 to it, 0.150 accepts it.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = stack.StackConfig(home=tmp_path / "var", prefect_home=tmp_path / "prefect", port=port)
+    config = stack.StackConfig(home=tmp_path / "var", prefect_home=tmp_path / "prefect", port=free_port())
     env = config.environment({k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")})
     prefect = [sys.executable, "-m", "prefect"]
     with (tmp_path / "server.log").open("w") as log:
         server = stack.start_server(config, log)
     try:
-        stack.wait_until(lambda: stack.api_healthy(config.api_url), "server", 120, server, tmp_path / "server.log")
+        processes.wait_until(lambda: prefect_api.api_healthy(config.api_url), "server", 120, server, tmp_path / "server.log")
         for command in (["work-pool", "create", catalog.WORK_POOL, "--type", "process"],
                         ["--no-prompt", "deploy", "--all"]):
             done = subprocess.run(prefect + command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
@@ -189,4 +186,4 @@ def test_prefect_deploy_accepts_prefect_yaml(tmp_path):
             assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in got["schedules"]] == [
                 (s["cron"], s["timezone"]) for s in deployment["schedules"]]
     finally:
-        stack.stop_process(server, signal.SIGTERM)
+        processes.stop_process(server, signal.SIGTERM)

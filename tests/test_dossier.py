@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from db.models import Base
-from grantflow.cli import main
+from tests.support import run, show, snapshot, write
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -30,40 +28,8 @@ CASA = "CASA-2015-CREATIVE-CLUSTER"
 
 # -- helpers ----------------------------------------------------------------------------
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()  # forget what earlier steps printed
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def show(capsys: pytest.CaptureFixture[str], reference: str) -> dict[str, Any]:
-    status, out, err = run(capsys, "show", reference, "--json")
-    assert status == 0, err
-    return json.loads(out)
-
-
-def snapshot(engine: sa.Engine) -> dict[str, Any]:
-    """Row count of every table of the store, and the journal itself."""
-    with engine.connect() as connection:
-        counts = {
-            table.name: connection.scalar(sa.select(sa.func.count()).select_from(table))
-            for table in Base.metadata.sorted_tables
-        }
-        events = [tuple(row) for row in connection.execute(sa.text(
-            "SELECT grant_id, seq, kind, actor, hash, prev_hash FROM events ORDER BY grant_id, seq"))]
-        grants = [tuple(row) for row in connection.execute(sa.text(
-            "SELECT reference, stage, starts_on, ends_on FROM grants ORDER BY reference"))]
-    return {"counts": counts, "events": events, "grants": grants}
-
-
 def casq() -> dict[str, Any]:
     return yaml.safe_load(CASQ_FILE.read_text(encoding="utf-8"))
-
-
-def write(path: Path, dossier: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(dossier, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
 
 
 # -- 1. the seeds load, and read back as the acts say ------------------------------------

@@ -64,7 +64,7 @@ def test_the_sweep_artifact_lists_a_refused_address_and_the_day_is_anchored(pref
     import datetime as dt
 
     from flows.sweep import daily_sweep
-    from grantflow.settings import get_settings
+    from core.settings import get_settings
     from tests.support import latest_artifact
 
     smtp_settings.refuse(ASSOCIATION)

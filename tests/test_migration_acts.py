@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from alembic import command
 
 from db.migrate import alembic_config, upgrade
-from tests.test_migrations import fresh_url  # noqa: F401 (the fixture: a fresh SQLite file or PostgreSQL database)
 
 CTES = "002-200071892-20181201-44208A-DE"
 
@@ -57,7 +56,7 @@ def seed_0001(url: str) -> None:
         engine.dispose()
 
 
-def test_existing_rows_move_to_an_act_of_their_own_and_back(fresh_url):  # noqa: F811
+def test_existing_rows_move_to_an_act_of_their_own_and_back(fresh_url):
     upgrade(fresh_url, "0001")
     seed_0001(fresh_url)
     upgrade(fresh_url)

@@ -2,11 +2,6 @@
 database, and goes down to nothing and up again."""
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -15,30 +10,10 @@ from alembic.migration import MigrationContext
 from db.migrate import alembic_config, upgrade
 from db.models import Base
 
-PG_ADMIN_URL = os.environ.get("GRANTFLOW_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-BACKENDS = os.environ.get("GRANTFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",")
-
 # Written out, not read from the models: a table dropped from both would go unnoticed otherwise.
 EXPECTED_TABLES = {"authorities", "associations", "grants", "deliberations", "acts", "signatures", "instalments",
                    "obligations", "reports", "disbursements", "evaluations", "refunds", "messages", "events",
                    "sweep_runs", "financial_reports", "convention_years", "bank_changes"}
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    name = f"grantflow_migrations_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def schema(url: str) -> dict[str, set[str]]:

@@ -16,11 +16,24 @@ import sys
 import prefect.settings
 import pytest
 
+from core.settings import get_settings
 from db.session import unit_of_work
-from grantflow.settings import get_settings
 from services import payments
-from tests.support import INNOSPRINT, REPO, load_examples, sign_both
-from tests.test_payments import PAYDAY, instalments, journal_kinds, key, treasury
+from tests.support import (
+    INNOSPRINT,
+    PAYDAY,
+    REPO,
+    instalments,
+    journal_kinds,
+    key,
+    load_examples,
+    sign_both,
+    treasury,
+)
+
+
+# Each test starts a worker process that imports Prefect and runs a flow (and kills itself).
+pytestmark = pytest.mark.slow
 
 
 def run_worker(*args: str, crash: bool) -> subprocess.CompletedProcess[str]:

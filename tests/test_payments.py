@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,47 +19,33 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core import settings as settings_module
+from core.settings import get_settings
 from db.models import Association, Authority, Grant, Instalment, Message, Obligation
-from db.session import unit_of_work
+from db.session import get_engine, unit_of_work
 from gateways.bank import FaultPlan, SimulatedTreasury
-from grantflow import clock
-from grantflow import settings as settings_module
-from grantflow.settings import get_settings
 from services import payments
 from services.commands import PaymentConfirmation
 from services.dossier import DossierError, load_files
-from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
+from tests.support import (
+    EXAMPLES,
+    INNOSPRINT,
+    PAYDAY,
+    grant_lock_held,
+    instalments,
+    journal_kinds,
+    key,
+    load_examples,
+    sign_both,
+    treasury,
+)
 
-PAYDAY = dt.date(2019, 5, 31)  # art. 4.1: "au plus tard en Mai 2019"
 INNOSPRINT_IBAN = "FR7630004000000000001234573"  # examples/casq-innosprint.yaml (fictitious)
 CORRECTED_IBAN = "FR7630004000000000009876594"  # another valid French IBAN (RIB key 94)
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-def treasury() -> SimulatedTreasury:
-    return SimulatedTreasury(get_settings().treasury_path)
-
-
-def instalments(reference: str = INNOSPRINT) -> list[dict[str, Any]]:
-    with unit_of_work() as session:
-        rows = session.scalars(sa.select(Instalment).join(Grant, Grant.id == Instalment.grant_id)
-                               .where(Grant.reference == reference).order_by(Instalment.number))
-        return [{"number": i.number, "status": i.status, "key": i.idempotency_key, "attempts": i.attempts,
-                 "ordered_at": i.ordered_at, "paid_on": i.paid_on, "reason": i.reason, "batch_id": i.batch_id,
-                 "amount": i.amount} for i in rows]
-
-
-def key(number: int = 1, reference: str = INNOSPRINT) -> str:
-    return instalments(reference)[number - 1]["key"]
-
-
-def journal_kinds(reference: str = INNOSPRINT) -> list[str]:
-    with unit_of_work() as session:
-        return list(session.scalars(sa.text(
-            "SELECT e.kind FROM events e JOIN grants g ON g.id = e.grant_id WHERE g.reference = :r ORDER BY e.seq"),
-            {"r": reference}))
-
 
 def use_fault_plan(monkeypatch: pytest.MonkeyPatch, plan: FaultPlan) -> None:
     """The treasury's faults, as a JSON file named by the settings (as a worker would read it)."""
@@ -210,16 +195,35 @@ def test_a_run_started_while_another_is_at_the_bank_waits_and_orders_nothing(sig
         reports[name] = payments.pay(unit_of_work, settings, PAYDAY, f"batch-{name}", reference=INNOSPRINT,
                                      gateway_for=gateway_for)
 
-    a = threading.Thread(target=run, args=("a", lambda s, authority: slow))
-    a.start()
-    assert slow.entered.wait(30)
-    b = threading.Thread(target=run, args=("b", lambda s, authority: SimulatedTreasury(s.treasury_path)))
-    b.start()
-    time.sleep(0.5)
-    assert b.is_alive()  # waiting for A's lock
-    slow.release.set()
-    a.join(60)
-    b.join(60)
+    b_asks_for_the_lock = threading.Event()
+
+    def note_lock_request(_conn, _cursor, statement: str, *_args) -> None:
+        # SQLite: every transaction opens with BEGIN IMMEDIATE (the file's write lock);
+        # PostgreSQL: the grant's row lock.
+        if threading.current_thread().name == "run-b" and (
+                statement.startswith("BEGIN IMMEDIATE")
+                or ("FOR UPDATE" in statement and "SKIP LOCKED" not in statement)):
+            b_asks_for_the_lock.set()
+
+    a = threading.Thread(target=run, args=("a", lambda s, authority: slow), name="run-a")
+    b = threading.Thread(target=run, args=("b", lambda s, authority: SimulatedTreasury(s.treasury_path)),
+                         name="run-b")
+    engine = get_engine()
+    sa.event.listen(engine, "before_cursor_execute", note_lock_request)
+    try:
+        a.start()
+        assert slow.entered.wait(30)
+        assert grant_lock_held(INNOSPRINT)  # A holds it while at the bank
+        b.start()
+        assert b_asks_for_the_lock.wait(30)
+        assert grant_lock_held(INNOSPRINT) and b.is_alive() and "b" not in reports  # B waits on A's lock
+        slow.release.set()
+        a.join(60)
+        b.join(60)
+    finally:
+        slow.release.set()
+        sa.event.remove(engine, "before_cursor_execute", note_lock_request)
+    assert not grant_lock_held(INNOSPRINT)
     assert [len(reports["a"].ordered), len(reports["b"].ordered), len(reports["b"].recovered)] == [1, 0, 0]
     assert treasury().attempts_for(key()) == 1
     assert instalments()[0]["batch_id"] == "batch-a"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,21 +18,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grantflow import stack
+from grantflow import prefect_api, stack
+from tests.support import STACK_START_TIMEOUT, free_port, stack_environment, wait_for
 
 # Each starts a whole stack (a Prefect server and its served deployments): on the same
 # test worker, one after the other, so that two stacks never share the two cores.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
 
 ROOT = Path(__file__).resolve().parents[1]
-START_TIMEOUT = 120  # a temporary server takes 6-13 s; generous for a loaded CI machine
 STOP_TIMEOUT = 45
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def alive(pid: int) -> bool:
@@ -42,26 +35,6 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def wait_for(condition, what: str, timeout: float, process: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            pytest.fail(f"grantflow up exited ({process.returncode}) before {what}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not after {timeout} s:\n{log.read_text()}")
-        time.sleep(0.25)
-
-
-def stack_environment(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GRANTFLOW_"))}
-    env.update({
-        "GRANTFLOW_HOME": str(home),  # the SQLite store, the outbox, and PREFECT_HOME = home/prefect
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "2",  # a new run is picked up within 2 s, not 10
-    })
-    return env
 
 
 def test_grantflow_up_serves_every_deployment_runs_a_sweep_and_stops_on_ctrl_c(tmp_path):
@@ -81,9 +54,9 @@ def test_grantflow_up_serves_every_deployment_runs_a_sweep_and_stops_on_ctrl_c(t
                                    start_new_session=True)
     state: dict = {}
     try:
-        wait_for(lambda: stack.api_healthy(config.api_url), "the Prefect API", START_TIMEOUT, process, log)
+        wait_for(lambda: prefect_api.api_healthy(config.api_url), "the Prefect API", STACK_START_TIMEOUT, process, log)
         server_ready = time.monotonic() - started
-        wait_for(config.state_file.exists, "the deployments served", START_TIMEOUT, process, log)
+        wait_for(config.state_file.exists, "the deployments served", STACK_START_TIMEOUT, process, log)
         state = json.loads(config.state_file.read_text())
         ready = time.monotonic() - started
         assert state["api_url"] == config.api_url == f"http://127.0.0.1:{port}/api"
@@ -122,7 +95,7 @@ def test_grantflow_up_serves_every_deployment_runs_a_sweep_and_stops_on_ctrl_c(t
             time.sleep(0.1)
         assert not alive(state["serve_pid"]), "the serve process outlived grantflow up"
         assert not alive(state["server_pid"]), "the Prefect server outlived grantflow up"
-        assert not stack.api_healthy(config.api_url)
+        assert not prefect_api.api_healthy(config.api_url)
         assert not config.state_file.exists()
         stopped = time.monotonic() - stop_started
         print(f"\nserver ready {server_ready:.1f} s, deployments served {ready:.1f} s, "

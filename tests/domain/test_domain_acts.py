@@ -9,6 +9,8 @@ from domain.acts import (
     NATURES,
     ActId,
     check_act_matches,
+    check_control_restart,
+    check_receipt_after_session,
     check_signature_after_receipt,
     executoire_on,
     legality_control_ends,
@@ -172,6 +174,28 @@ def test_legality_control_window():
         legality_control_ends(RECEIVED_002, restarted_on=date(2018, 12, 11))
     with pytest.raises(RuleViolation):
         legality_control_ends(RECEIVED_002, restarted_on=date(2019, 2, 13))
+
+
+def test_receipt_and_publication_only_after_the_session():
+    session = date(2018, 11, 27)
+    check_receipt_after_session(RECEIVED_002, PUBLISHED_002, session)
+    check_receipt_after_session(session, None, session)
+    with pytest.raises(RuleViolation, match="réception par le préfet précède la séance du 27/11/2018") as refused:
+        check_receipt_after_session(date(2018, 11, 26), None, session)
+    assert refused.value.field == "received"
+    with pytest.raises(RuleViolation, match="publié avant d'avoir été délibéré") as refused:
+        check_receipt_after_session(RECEIVED_002, date(2018, 11, 26), session)
+    assert refused.value.field == "published"
+
+
+def test_control_restarted_only_on_a_received_act_within_its_window():
+    window_end = legality_control_ends(RECEIVED_002)
+    check_control_restart(window_end, RECEIVED_002, window_end, "CASQ-2018")
+    with pytest.raises(RuleViolation, match="a pris fin le 12/02/2019 \\(CGCT L2131-6") as refused:
+        check_control_restart(date(2019, 2, 13), RECEIVED_002, window_end, "CASQ-2018")
+    assert refused.value.field == "on"
+    with pytest.raises(RuleViolation, match="l'acte CASQ-2018 n'a pas été transmis au préfet"):
+        check_control_restart(date(2019, 1, 10), None, None, "CASQ-2018")
 
 
 def test_signature_only_after_receipt():

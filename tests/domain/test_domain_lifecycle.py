@@ -97,6 +97,13 @@ def test_guard_refusal_names_the_rule():
     assert refused.value.field == "stage"
     assert "loi 2000-321" in refused.value.rule
     assert "la collectivité" in refused.value.rule
+    assert "au-delà de 23 000,00 EUR par an" in refused.value.rule
+
+
+def test_convention_refusal_names_the_configured_threshold():
+    with pytest.raises(RuleViolation, match="au-delà de 30 000,00 EUR par an"):
+        check_stage_transition("signature", "active",
+                               facts(signed_by_association=False, convention_threshold=Decimal("30000.00")))
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,11 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.convention import CONVENTION_THRESHOLD, PAYMENT_DAYS
+from domain.deliberation import CONVOCATION_CLEAR_DAYS
+from domain.obligations import ANSWER_DAYS, ReminderPolicy
+from domain.refund import TITRE_FLOOR
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRANTFLOW_", extra="ignore")
@@ -41,17 +46,17 @@ class Settings(BaseSettings):
     bank: str = "simulated"
     treasury_fault_plan: Path | None = None
 
-    # Configurable rules (DOMAIN.md), with their legal defaults.
-    convention_threshold: Decimal = Decimal("23000.00")
-    convocation_clear_days: int = 5
+    # Configurable rules (DOMAIN.md): their legal defaults are written once, in domain/.
+    convention_threshold: Decimal = CONVENTION_THRESHOLD
+    convocation_clear_days: int = CONVOCATION_CLEAR_DAYS
     shift_deadlines_to_working_day: bool = True
-    report_answer_days: int = 15
+    report_answer_days: int = ANSWER_DAYS
     signature_days: int = 30  # no legal delay: the authority's own practice
-    reminder_before_days: int = 7
-    reminder_escalation_days: tuple[int, ...] = (7, 21)
-    payment_days_after_notification: int = 60
+    reminder_before_days: int = ReminderPolicy.before_days
+    reminder_escalation_days: tuple[int, ...] = ReminderPolicy.escalation_days
+    payment_days_after_notification: int = PAYMENT_DAYS
     wait_for_legality_control: bool = False
-    titre_floor: Decimal = Decimal("15.00")
+    titre_floor: Decimal = TITRE_FLOOR
     titre_payment_days: int = 30  # a titre de recette is paid within 30 days (then the next working day)
     # A changed IBAN/BIC/holder applies after this many days unless a second operator
     # confirms it sooner (domain.bank_change); payments to the association wait meanwhile.
