@@ -5,7 +5,6 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flows import Flow
 from prefect.logging import get_logger
 from prefect.states import State
-
 from sqlalchemy.orm import Session
 
 from core import clock

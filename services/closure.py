@@ -72,8 +72,8 @@ from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
 from services import commands, financial_reports, grants, journal, mailing, multi_year, obligations
 from services.disbursements import eligible_spending, total_paid
-from services.obligations import withdraw_reminders
 from services.grants import get_grant
+from services.obligations import withdraw_reminders
 from services.payments import CLAIMABLE
 
 DUE, WAIVED, PAID = "due", "waived", "paid"

@@ -31,7 +31,6 @@ from tests.support import (
     treasury,
 )
 
-
 # Each test starts a worker process that imports Prefect and runs a flow (and kills itself).
 pytestmark = pytest.mark.slow
 
