@@ -24,6 +24,7 @@ from services import (
     annex,
     audit,
     dossier,
+    dossier_messages,
     journal_anchors,
     opendata,
     payments,
@@ -54,7 +55,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     _store()
     try:
         report = dossier.load_files([Path(p) for p in args.files], get_settings(), unit_of_work)
-    except dossier.DossierError as error:
+    except dossier_messages.DossierError as error:
         print(f"Dossier refusé, rien n'a été enregistré :\n{error}", file=sys.stderr)
         return 1
     for reference in report.created:
@@ -187,7 +188,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         facts = simulation.read_facts(Path(args.events)) if args.events else []
         simulation.Simulation(unit_of_work, settings, mail_gateway(settings), daily_jobs()).run(
             args.until, facts, start=args.start)
-    except (dossier.DossierError, RuleViolation) as error:
+    except (dossier_messages.DossierError, RuleViolation) as error:
         print(f"Simulation arrêtée : {error}", file=sys.stderr)
         return 1
     return 0

@@ -21,7 +21,8 @@ from db.session import unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
 from services import closure, commands, payments, sweep
-from services.dossier import DossierError, load_files
+from services.dossier import load_files
+from services.dossier_messages import DossierError
 from services.grants import get_grant
 from tests.support import record, scalar, sign_both
 

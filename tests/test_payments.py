@@ -28,7 +28,8 @@ from grantflow import settings as settings_module
 from grantflow.settings import get_settings
 from services import payments
 from services.commands import PaymentConfirmation
-from services.dossier import DossierError, load_files
+from services.dossier import load_files
+from services.dossier_messages import DossierError
 from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
 
 PAYDAY = dt.date(2019, 5, 31)  # art. 4.1: "au plus tard en Mai 2019"
