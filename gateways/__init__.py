@@ -4,6 +4,7 @@
   `MailUnavailable` (retryable) / `MailRejected` (final), `build_mime`.
 - `gateways.templates`: `render(kind, context)` -> (subject, text, html), in French,
   with an authority's override folder searched first.
-- `gateways.bank`: `PaymentOrder`, `OrderOutcome`, `BankGateway` (`SimulatedTreasury`,
-  `SepaFileGateway`), `TreasuryUnavailable` (retryable; a rejection is an outcome).
+- `gateways.bank`: `PaymentOrder`, `OrderOutcome`, `BankGateway`, `TreasuryUnavailable`
+  (retryable; a rejection is an outcome); its two implementations are
+  `gateways.treasury_simulated.SimulatedTreasury` and `gateways.sepa_file.SepaFileGateway`.
 """

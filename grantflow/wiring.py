@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from db.models import Authority
 from domain.errors import RuleViolation
-from gateways.bank import BankGateway, SepaFileGateway, SimulatedTreasury
+from gateways.bank import BankGateway
+from gateways.sepa_file import SepaFileGateway
+from gateways.treasury_simulated import SimulatedTreasury
 from gateways.mail import MailGateway, OutboxFolder, SmtpGateway
 from grantflow.settings import Settings
 

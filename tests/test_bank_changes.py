@@ -19,7 +19,7 @@ import yaml
 from db.models import Association, BankChange, Event, Grant, Message
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from gateways.bank import SimulatedTreasury
+from gateways.treasury_simulated import SimulatedTreasury
 from grantflow import clock
 from grantflow.cli import main
 from grantflow.settings import get_settings

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateways.bank import FaultPlan, SimulatedTreasury
+from gateways.treasury_simulated import FaultPlan, SimulatedTreasury
 from grantflow import stack
 from tests.test_stack import START_TIMEOUT, free_port, stack_environment, wait_for
 

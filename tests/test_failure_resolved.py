@@ -15,7 +15,7 @@ from db.models import Association, Message
 from db.session import unit_of_work
 from flows.hooks import failure_resolved
 from flows.payment import grant_payment
-from gateways.bank import FaultPlan
+from gateways.treasury_simulated import FaultPlan
 from grantflow import settings as settings_module
 from grantflow.settings import get_settings
 from grantflow.wiring import mail_gateway

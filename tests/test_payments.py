@@ -22,7 +22,7 @@ import yaml
 
 from db.models import Association, Authority, Grant, Instalment, Message, Obligation
 from db.session import unit_of_work
-from gateways.bank import FaultPlan, SimulatedTreasury
+from gateways.treasury_simulated import FaultPlan, SimulatedTreasury
 from grantflow import clock
 from grantflow import settings as settings_module
 from grantflow.settings import get_settings
