@@ -124,7 +124,7 @@ def mail(url: str, port: str, count: str, batch: str, day: str = "2019-07-01") -
     import sqlalchemy as sa
 
     from db.session import unit_of_work
-    from gateways.mail import SmtpGateway
+    from gateways.smtp import SmtpGateway
     from grantflow import clock
     from grantflow.settings import get_settings
     from services import mailing

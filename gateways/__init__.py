@@ -1,7 +1,8 @@
 """The outside world behind small interfaces; nothing here knows the database or Prefect.
 
-- `gateways.mail`: `Mail`, `MailGateway` (`OutboxFolder` by default, `SmtpGateway`),
-  `MailUnavailable` (retryable) / `MailRejected` (final), `build_mime`.
+- `gateways.mail`: `Mail`, `MailGateway`, `MailUnavailable` (retryable) / `MailRejected`
+  (final), `build_mime`; its two implementations are `gateways.outbox_folder.OutboxFolder`
+  (the default) and `gateways.smtp.SmtpGateway`.
 - `gateways.templates`: `render(kind, context)` -> (subject, text, html), in French,
   with an authority's override folder searched first.
 - `gateways.bank`: `PaymentOrder`, `OrderOutcome`, `BankGateway`, `TreasuryUnavailable`

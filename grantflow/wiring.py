@@ -19,7 +19,9 @@ from domain.errors import RuleViolation
 from gateways.bank import BankGateway
 from gateways.sepa_file import SepaFileGateway
 from gateways.treasury_simulated import SimulatedTreasury
-from gateways.mail import MailGateway, OutboxFolder, SmtpGateway
+from gateways.mail import MailGateway
+from gateways.outbox_folder import OutboxFolder
+from gateways.smtp import SmtpGateway
 from grantflow.settings import Settings
 
 BANKS = ("simulated", "sepa-file")
