@@ -18,6 +18,7 @@ from domain.acts import (
     legality_control_ends,
     parse_act_id,
 )
+from domain.calendar import format_date_fr
 from domain.deliberation import ADOPTED, QUORUM_FAILED, earliest_reconvened_session
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
@@ -45,10 +46,10 @@ def record_receipt(session: Session, act: Act, receipt: commands.PrefectureRecei
         _check_identifier(session, act, deliberation, parse_act_id(act_id))
     if receipt.received < deliberation.session_on:
         raise RuleViolation("received", receipt.received.isoformat(),
-                            f"la réception par le préfet précède la séance du {deliberation.session_on:%d/%m/%Y}")
+                            f"la réception par le préfet précède la séance du {format_date_fr(deliberation.session_on)}")
     if receipt.published is not None and receipt.published < deliberation.session_on:
         raise RuleViolation("published", receipt.published.isoformat(),
-                            f"la publication précède la séance du {deliberation.session_on:%d/%m/%Y} : "
+                            f"la publication précède la séance du {format_date_fr(deliberation.session_on)} : "
                             "un acte ne peut être publié avant d'avoir été délibéré")
     act.transmission = "paper" if receipt.paper else "ctes"
     act.act_id = act_id
@@ -104,12 +105,12 @@ def _not_transmissible(act: Act, deliberation: Deliberation | None) -> str:
         return (f"aucun vote du {BODIES[act.body]} n'est enregistré pour l'acte {act.reference} : "
                 "seul un acte adopté est transmis")
     if deliberation.outcome == QUORUM_FAILED:
-        return (f"la séance du {deliberation.session_on:%d/%m/%Y} n'a pas atteint le quorum "
+        return (f"la séance du {format_date_fr(deliberation.session_on)} n'a pas atteint le quorum "
                 f"({deliberation.present} présents pour {deliberation.quorum_required} requis, CGCT L2121-17) : "
                 "aucune délibération n'est adoptée, il n'y a pas d'acte à transmettre ; le conseil est à "
                 "reconvoquer, au plus tôt le "
-                f"{earliest_reconvened_session(deliberation.session_on):%d/%m/%Y}")
-    return f"l'acte {act.reference} a été rejeté le {deliberation.session_on:%d/%m/%Y} : seul un acte adopté est transmis"
+                f"{format_date_fr(earliest_reconvened_session(deliberation.session_on))}")
+    return f"l'acte {act.reference} a été rejeté le {format_date_fr(deliberation.session_on)} : seul un acte adopté est transmis"
 
 
 def _complete_publication(session: Session, members: list[Grant], act: Act, act_id: str | None,
@@ -119,12 +120,12 @@ def _complete_publication(session: Session, members: list[Grant], act: Act, act_
         known = act.act_id or PAPER
         raise RuleViolation("act_id", receipt.act_id,
                             f"une autre transmission de l'acte {act.reference} est déjà enregistrée ({known}, "
-                            f"reçu le {act.received_on:%d/%m/%Y})")
+                            f"reçu le {format_date_fr(act.received_on)})")
     if receipt.published is None or receipt.published == act.published_on:
         return act
     if act.published_on is not None:
         raise RuleViolation("published", receipt.published.isoformat(),
-                            f"publication déjà enregistrée au {act.published_on:%d/%m/%Y}")
+                            f"publication déjà enregistrée au {format_date_fr(act.published_on)}")
     act.published_on = receipt.published
     act.executoire_on = executoire_on(act.received_on, act.published_on)
     for grant in members:
@@ -150,7 +151,7 @@ def restart_control(session: Session, act: Act, restart: commands.ControlRestart
         raise RuleViolation("on", restart.on.isoformat(), f"l'acte {act.reference} n'a pas été transmis au préfet")
     if restart.on > act.control_ends_on:
         raise RuleViolation("on", restart.on.isoformat(),
-                            f"le délai de contrôle de légalité a pris fin le {act.control_ends_on:%d/%m/%Y} "
+                            f"le délai de contrôle de légalité a pris fin le {format_date_fr(act.control_ends_on)} "
                             "(CGCT L2131-6 : deux mois après la réception)")
     act.control_restarted_on = restart.on
     act.control_ends_on = legality_control_ends(act.received_on, restart.on)
