@@ -20,7 +20,7 @@ from domain.calendar import format_date_fr
 from domain.money import format_amount, format_amount_fr
 from grantflow.settings import get_settings
 from services import closure
-from services.evaluation import slug
+from domain.labels import slug
 from services.grants import get_grant
 from tasks.evaluation import as_of
 from tasks.facts import record_fact
