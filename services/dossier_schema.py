@@ -32,14 +32,17 @@ def _checked(check: Callable[..., Any], field: str) -> AfterValidator:
 
 
 Email = Annotated[str, _checked(identifiers.valid_email, "email")]
+Siret = Annotated[str, _checked(identifiers.valid_siret, "siret")]
+Code = Annotated[str, Field(min_length=1, max_length=64)]  # a directory entry's id, named by the grants
+Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class AuthorityIn(Model):
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=255)
+    id: Code
+    name: Name
     siren: Annotated[str, _checked(identifiers.valid_siren, "siren")]
     # The siège's SIRET: required by the SCDL export (idAttribuant), not by the rest.
-    siret: Annotated[str, _checked(identifiers.valid_siret, "siret")] | None = None
+    siret: Siret | None = None
     department: str
     kind: Literal["commune", "epci", "departement", "region"]
     email: Email
@@ -56,43 +59,18 @@ class AuthorityIn(Model):
 
 
 class BankIn(Model):
-    iban: str
-    bic: str
-    holder: str
-
-    @field_validator("iban")
-    @classmethod
-    def _iban(cls, value: str) -> str:
-        return identifiers.valid_iban(value, field="bank.iban")
-
-    @field_validator("bic")
-    @classmethod
-    def _bic(cls, value: str) -> str:
-        return identifiers.valid_bic(value, field="bank.bic")
-
-    @field_validator("holder")
-    @classmethod
-    def _holder(cls, value: str) -> str:
-        return identifiers.valid_holder(value, field="bank.holder")
+    iban: Annotated[str, _checked(identifiers.valid_iban, "bank.iban")]
+    bic: Annotated[str, _checked(identifiers.valid_bic, "bank.bic")]
+    holder: Annotated[str, _checked(identifiers.valid_holder, "bank.holder")]
 
 
 class AssociationIn(Model):
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=255)
-    siret: str
-    rna: str | None = None
+    id: Code
+    name: Name
+    siret: Siret
+    rna: Annotated[str, _checked(identifiers.valid_rna, "rna")] | None = None
     email: Email
     bank: BankIn
-
-    @field_validator("siret")
-    @classmethod
-    def _siret(cls, value: str) -> str:
-        return identifiers.valid_siret(value, field="siret")
-
-    @field_validator("rna")
-    @classmethod
-    def _rna(cls, value: str | None) -> str | None:
-        return identifiers.valid_rna(value, field="rna")
 
 
 class DurationIn(Model):
