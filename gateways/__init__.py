@@ -8,4 +8,6 @@
 - `gateways.bank`: `PaymentOrder`, `OrderOutcome`, `BankGateway`, `TreasuryUnavailable`
   (retryable; a rejection is an outcome); its two implementations are
   `gateways.treasury_simulated.SimulatedTreasury` and `gateways.sepa_file.SepaFileGateway`.
+- `gateways.documents`: the one writer of documents for people: `write_evaluation`,
+  `write_workbook` / `write_csv` (French spreadsheets), `write_bundle` (audit zips).
 """
