@@ -12,7 +12,7 @@ instalment's idempotency key. The answer is recorded in the same database:
 `SimulatedTreasury` (gateways.treasury_simulated) is the embedded default and the test
 bank (its memory is a SQLite file, so it survives a killed worker); `SepaFileGateway`
 (gateways.sepa_file) writes pain.001 credit-transfer files for the authority's bank or
-treasury; grantflow.wiring chooses one from the settings. Bank details and amounts are
+treasury; gateways.wiring chooses one from the settings. Bank details and amounts are
 checked by the domain's rules (domain.identifiers, domain.money), as everywhere else.
 """
 from __future__ import annotations

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from core import clock
 from domain.calendar import format_date_fr
 from domain.labels import slug
-from grantflow import clock
 
 __all__ = ["Sheet", "write_sheet", "write_workbook", "write_csv", "evaluation_paths", "write_evaluation",
            "write_bundle"]

@@ -10,9 +10,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from core import clock as _clock
 from gateways.files import atomic_write
 from gateways.mail import Mail, MailUnavailable, build_mime
-from grantflow import clock as _clock
 
 __all__ = ["OutboxFolder", "eml_filename"]
 

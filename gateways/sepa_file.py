@@ -15,10 +15,10 @@ from text_unidecode import (
     unidecode,  # sepaxml's own dependency, for its transliteration
 )
 
+from core import clock as _clock
 from domain.money import to_cents
 from gateways.bank import OrderOutcome, PaymentOrder, TreasuryUnavailable, checked_bic, compact_iban
 from gateways.files import atomic_write
-from grantflow import clock as _clock
 
 __all__ = ["SepaFileGateway", "sepa_text"]
 

@@ -13,8 +13,8 @@ from typing import Self
 
 import yagmail
 
+from core import clock as _clock
 from gateways.mail import Mail, MailError, MailRejected, MailUnavailable, build_mime, envelope_recipients
-from grantflow import clock as _clock
 
 __all__ = ["SmtpGateway"]
 

@@ -14,15 +14,15 @@ Bank (GRANTFLOW_BANK):
 """
 from __future__ import annotations
 
+from core.settings import Settings
 from db.models import Authority
 from domain.errors import RuleViolation
 from gateways.bank import BankGateway
-from gateways.sepa_file import SepaFileGateway
-from gateways.treasury_simulated import SimulatedTreasury
 from gateways.mail import MailGateway
 from gateways.outbox_folder import OutboxFolder
+from gateways.sepa_file import SepaFileGateway
 from gateways.smtp import SmtpGateway
-from grantflow.settings import Settings
+from gateways.treasury_simulated import SimulatedTreasury
 
 BANKS = ("simulated", "sepa-file")
 

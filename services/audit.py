@@ -12,10 +12,10 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Event, Message
 from domain.calendar import format_datetime_fr
 from gateways import documents
-from grantflow.settings import Settings
 from services import journal, journal_anchors
 from services.grants import get_grant
 from services.journal_key import journal_key

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Act, Association, Authority, ConventionYear, Evaluation, Grant, Instalment
 from domain import identifiers
 from domain.bank_change import BankDetails
@@ -32,8 +34,6 @@ from domain.grant_end import (
 )
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
-from grantflow import clock
-from grantflow.settings import Settings
 from services import acts, bank_changes, commands, conventions, deliberation, journal, journal_anchors, prefecture
 from services.dossier_file import parse
 from services.dossier_messages import DossierError, message

@@ -37,6 +37,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Disbursement, Evaluation, Grant, Obligation, Report
 from domain import labels
 from domain.calendar import format_date_fr
@@ -47,7 +48,6 @@ from domain.lifecycle import Stage
 from domain.money import ZERO, format_amount
 from gateways import documents
 from gateways.documents import Sheet
-from grantflow.settings import Settings
 from services import journal, mailing, obligations
 from services.disbursements import total_paid, total_redistributed
 from services.evaluation_results import (

@@ -12,12 +12,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Grant, Obligation, Refund
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import CLAUSE_TEXT, RefundClause
 from domain.money import format_amount, format_amount_fr
-from grantflow.settings import Settings
 from services import commands, grants, journal, obligations
 
 DUE, WAIVED, PAID = "due", "waived", "paid"

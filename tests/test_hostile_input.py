@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import settings as settings_module
+from core.settings import Settings
 from db.session import unit_of_work
-from grantflow import settings as settings_module
 from grantflow.cli import main
-from grantflow.settings import Settings
 from services.dossier import load_files
 from services.dossier_file import read_yaml
 from services.dossier_messages import DossierError
