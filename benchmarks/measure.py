@@ -126,7 +126,7 @@ def mail(url: str, port: str, count: str, batch: str, day: str = "2019-07-01") -
     from core import clock
     from core.settings import get_settings
     from db.session import unit_of_work
-    from gateways.mail import SmtpGateway
+    from gateways.smtp import SmtpGateway
     from services import mailing
 
     os.environ["GRANTFLOW_SMTP_HOST"] = "127.0.0.1"

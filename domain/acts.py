@@ -152,10 +152,10 @@ def check_receipt_after_session(received_on: date, published_on: date | None, se
     """The prefect receives, and the authority publishes, only an act already deliberated."""
     if received_on < session_on:
         raise RuleViolation("received", received_on.isoformat(),
-                            f"la réception par le préfet précède la séance du {session_on:%d/%m/%Y}")
+                            f"la réception par le préfet précède la séance du {format_date_fr(session_on)}")
     if published_on is not None and published_on < session_on:
         raise RuleViolation("published", published_on.isoformat(),
-                            f"la publication précède la séance du {session_on:%d/%m/%Y} : "
+                            f"la publication précède la séance du {format_date_fr(session_on)} : "
                             "un acte ne peut être publié avant d'avoir été délibéré")
 
 
@@ -167,7 +167,7 @@ def check_control_restart(restarted_on: date, received_on: date | None, control_
         raise RuleViolation("on", restarted_on.isoformat(), f"l'acte {act_reference} n'a pas été transmis au préfet")
     if restarted_on > control_ends_on:
         raise RuleViolation("on", restarted_on.isoformat(),
-                            f"le délai de contrôle de légalité a pris fin le {control_ends_on:%d/%m/%Y} "
+                            f"le délai de contrôle de légalité a pris fin le {format_date_fr(control_ends_on)} "
                             "(CGCT L2131-6 : deux mois après la réception)")
 
 

@@ -44,8 +44,13 @@ _HOLIDAY_SUBDIVISIONS: Mapping[str, str] = MappingProxyType(
 
 
 def format_date_fr(day: date) -> str:
-    """27/11/2018: how dates are written in French acts and messages."""
-    return day.strftime("%d/%m/%Y")
+    """27/11/2018: the one spelling of a date in French acts, messages, mails and files."""
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"
+
+
+def format_datetime_fr(instant: datetime) -> str:
+    """27/11/2018 14:05: an instant as it is shown, in its own time zone."""
+    return f"{format_date_fr(instant)} {instant:%H:%M}"
 
 
 def paris_date(instant: datetime) -> date:

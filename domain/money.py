@@ -35,7 +35,8 @@ def _read_text(value: str, field: str) -> Decimal:
     if ambiguous:
         grouped = Decimal(ambiguous["int"] + ambiguous["frac"])
         decimal = Decimal(f"{ambiguous['int']}.{ambiguous['frac']}")
-        as_decimal = format_amount_fr(decimal) if decimal == decimal.quantize(CENT) else f"{_fr_digits(decimal)} EUR"
+        # _AMBIGUOUS reads exactly three decimals.
+        as_decimal = format_amount_fr(decimal) if decimal == decimal.quantize(CENT) else f"{digits_fr(decimal, 3)} EUR"
         raise RuleViolation(
             field, value,
             f"montant ambigu : {format_amount_fr(grouped)} (séparateur de milliers) ou {as_decimal} "
@@ -119,13 +120,13 @@ def format_amount(amount: Decimal) -> str:
 
 def format_amount_fr(amount: Decimal) -> str:
     """French form for messages to staff: Decimal("35000") -> "35 000,00 EUR"."""
-    return _fr_digits(_whole_cents(amount, "amount")) + " EUR"
+    return digits_fr(_whole_cents(amount, "amount")) + " EUR"
 
 
-def _fr_digits(amount: Decimal) -> str:
-    """Digits grouped by thousands with a comma before the decimals: 35000.5 -> "35 000,50"."""
-    places = max(2, -amount.as_tuple().exponent)  # type: ignore[operator]
-    text = f"{amount:,.{places}f}"  # "35,000.00"
+def digits_fr(number: Decimal, places: int = 2) -> str:
+    """The one French spelling of a number (amounts in messages, mails, evaluations): thousands
+    grouped by spaces, a comma before `places` decimals: 35000.5 -> "35 000,50"."""
+    text = f"{number:,.{places}f}"  # "35,000.50"
     return text.replace(",", " ").replace(".", ",")
 
 

@@ -25,6 +25,9 @@ from jinja2 import (
 )
 from markupsafe import Markup, escape
 
+from domain.calendar import format_date_fr
+from domain.money import digits_fr
+
 __all__ = ["render", "date_fr", "date_fr_long", "eur", "nl2br", "KINDS", "TEMPLATES_DIR"]
 
 TEMPLATES_DIR = Path(__file__).parent / "mail_templates"
@@ -56,8 +59,7 @@ def _as_date(value: date) -> date:
 
 def date_fr(value: date) -> str:
     """12/04/2019."""
-    d = _as_date(value)
-    return f"{d.day:02d}/{d.month:02d}/{d.year:04d}"
+    return format_date_fr(_as_date(value))
 
 
 def date_fr_long(value: date) -> str:
@@ -84,13 +86,7 @@ def eur(amount: Decimal | int) -> str:
     cents = value.quantize(_CENT)
     if cents != value:
         raise ValueError(f"montant avec une fraction de centime : {value}")
-    sign = "-" if cents < 0 else ""
-    units, _, decimals = f"{abs(cents):f}".partition(".")
-    groups = []
-    while units:
-        groups.insert(0, units[-3:])
-        units = units[:-3]
-    return f"{sign}{' '.join(groups)},{decimals} €"
+    return f"{digits_fr(cents if cents else abs(cents))} €"  # never "-0,00 €"
 
 
 def nl2br(text: str) -> Markup:

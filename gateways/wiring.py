@@ -17,8 +17,12 @@ from __future__ import annotations
 from core.settings import Settings
 from db.models import Authority
 from domain.errors import RuleViolation
-from gateways.bank import BankGateway, SepaFileGateway, SimulatedTreasury
-from gateways.mail import MailGateway, OutboxFolder, SmtpGateway
+from gateways.bank import BankGateway
+from gateways.mail import MailGateway
+from gateways.outbox_folder import OutboxFolder
+from gateways.sepa_file import SepaFileGateway
+from gateways.smtp import SmtpGateway
+from gateways.treasury_simulated import SimulatedTreasury
 
 BANKS = ("simulated", "sepa-file")
 

@@ -21,7 +21,7 @@ from grantflow import store
 from services import (
     annex,
     audit,
-    dossier,
+    dossier_messages,
     journal_anchors,
     opendata,
     payments,
@@ -163,7 +163,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         facts = simulation.read_facts(Path(args.events)) if args.events else []
         simulation.Simulation(unit_of_work, settings, mail_gateway(settings), daily_jobs()).run(
             args.until, facts, start=args.start)
-    except (dossier.DossierError, RuleViolation) as error:
+    except (dossier_messages.DossierError, RuleViolation) as error:
         print(f"Simulation arrêtée : {error}", file=sys.stderr)
         return 1
     return 0

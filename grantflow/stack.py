@@ -40,6 +40,7 @@ from typing import IO, Any
 
 from core import clock
 from deployments.crashed_runs import HEARTBEAT_SECONDS
+from domain.calendar import format_date_fr
 from grantflow import prefect_api
 from grantflow.processes import Interrupted, StackError, port_in_use, stop_process, tail, wait_until
 
@@ -235,7 +236,7 @@ class Stack:
         if error is not None:
             self.say(f"Balayage du jour non lancé ({error}) : il partira à 7 h.")
             return
-        self.say(f"Balayage du {day:%d/%m/%Y} lancé : son résultat s'affiche dans l'interface (Runs, Artifacts).")
+        self.say(f"Balayage du {format_date_fr(day)} lancé : son résultat s'affiche dans l'interface (Runs, Artifacts).")
 
     def _summary(self, deployments: Sequence[Any]) -> None:
         config = self.config

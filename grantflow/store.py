@@ -16,6 +16,7 @@ from core.settings import get_settings
 from db.migrate import upgrade as upgrade_schema
 from db.session import unit_of_work
 from services import dossier
+from services.dossier_messages import DossierError
 
 
 def upgrade() -> None:
@@ -33,7 +34,7 @@ def load(files: Sequence[Path]) -> int:
     upgrade()
     try:
         report = dossier.load_files(list(files), get_settings(), unit_of_work)
-    except dossier.DossierError as error:
+    except DossierError as error:
         print(f"Dossier refusé, rien n'a été enregistré :\n{error}", file=sys.stderr)
         return 1
     for reference in report.created:

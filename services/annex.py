@@ -29,7 +29,9 @@ from db.models import Act, Association, Grant
 from domain.errors import RuleViolation
 from domain.money import CENT
 from services import acts
-from services.dossier import AssociationIn, GrantIn, create_grant, french_rule
+from services.dossier import create_grant
+from services.dossier_messages import french_rule
+from services.dossier_schema import AssociationIn, GrantIn
 
 REQUIRED = ("association", "siret", "email", "iban", "bic", "titulaire", "objet", "montant")
 OPTIONAL = ("reference", "echeances", "duree_mois")

@@ -1,20 +1,21 @@
 """What an auditor receives: one zip per grant with its journal, dossier, mails and documents,
-and everything needed to re-verify the journal with standard tools, without the product."""
+and everything needed to re-verify the journal with standard tools, without the product
+(gateways.documents writes the zip)."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-import zipfile
 from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
-from core import clock
 from core.settings import Settings
 from db.models import Event, Message
+from domain.calendar import format_datetime_fr
+from gateways import documents
 from services import journal, journal_anchors
 from services.grants import get_grant
 from services.journal_key import journal_key
@@ -53,11 +54,6 @@ Vérifier sans GrantFlow
 """
 
 
-def _entry(name: str) -> zipfile.ZipInfo:
-    # Dated by the application clock, like everything else it writes.
-    return zipfile.ZipInfo(name, date_time=clock.now().timetuple()[:6])
-
-
 def integrity(session: Session, settings: Settings) -> list[journal.Break]:
     """Every break: in the chain and its keyed hashes, then against the anchors outside the store."""
     return journal.verify(session, journal_key(settings)) + journal_anchors.check(session, settings)
@@ -92,34 +88,28 @@ def bundle(session: Session, reference: str, settings: Settings, target: Path) -
     grant = get_grant(session, reference)
     view = grant_view(session, reference)
     breaks = [b for b in integrity(session, settings) if b.grant_reference == reference]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_entry("LISEZMOI.txt"), README.format(reference=reference))
-        archive.writestr(_entry("journal.json"), json.dumps(_events(session, grant.id), ensure_ascii=False, indent=2))
-        archive.writestr(_entry("ancrages.jsonl"), _anchor_lines(settings, grant.id))
-        archive.writestr(_entry("integrite.txt"), "chaîne du journal intègre et conforme aux ancrages\n"
-                         if not breaks else "".join(f"rupture à l'événement n°{b.seq} : {b.reason}\n" for b in breaks))
-        archive.writestr(_entry("dossier.yaml"), yaml.safe_dump(grant.dossier, allow_unicode=True, sort_keys=False))
-        archive.writestr(_entry("etat.json"), json.dumps({k: v for k, v in view.items() if k != "events"},
-                                                 ensure_ascii=False, indent=2))
-        sent = session.scalars(sa.select(Message).where(Message.grant_id == grant.id, Message.status == "sent")
-                               .order_by(Message.id))
-        sums, missing = [], []
-        for message in sent:
-            name = f"{message.id:06d}-{message.level or message.kind}.eml"
-            if message.raw is None:
-                # Sent before the bytes were kept: rendering it again from today's templates
-                # would show text that may never have been sent.
-                missing.append(f"{name} : envoyé le {message.sent_at:%d/%m/%Y %H:%M}, contenu non conservé\n")
-                continue
-            archive.writestr(_entry(f"courriels/{name}"), message.raw)
-            sums.append(f"{message.raw_sha256 or hashlib.sha256(message.raw).hexdigest()}  {name}\n")
-        archive.writestr(_entry("courriels/SHA256SUMS"), "".join(sums))
-        if missing:
-            archive.writestr(_entry("courriels/non-conserves.txt"), "".join(missing))
-        documents = settings.artifacts_dir / reference
-        if documents.is_dir():
-            for path in sorted(documents.rglob("*")):
-                if path.is_file():
-                    archive.writestr(_entry(f"documents/{path.relative_to(documents)}"), path.read_bytes())
-    return target
+    entries: list[tuple[str, str | bytes]] = [
+        ("LISEZMOI.txt", README.format(reference=reference)),
+        ("journal.json", json.dumps(_events(session, grant.id), ensure_ascii=False, indent=2)),
+        ("ancrages.jsonl", _anchor_lines(settings, grant.id)),
+        ("integrite.txt", "chaîne du journal intègre et conforme aux ancrages\n"
+         if not breaks else "".join(f"rupture à l'événement n°{b.seq} : {b.reason}\n" for b in breaks)),
+        ("dossier.yaml", yaml.safe_dump(grant.dossier, allow_unicode=True, sort_keys=False)),
+        ("etat.json", json.dumps({k: v for k, v in view.items() if k != "events"}, ensure_ascii=False, indent=2)),
+    ]
+    sent = session.scalars(sa.select(Message).where(Message.grant_id == grant.id, Message.status == "sent")
+                           .order_by(Message.id))
+    sums, missing = [], []
+    for message in sent:
+        name = f"{message.id:06d}-{message.level or message.kind}.eml"
+        if message.raw is None:
+            # Sent before the bytes were kept: rendering it again from today's templates
+            # would show text that may never have been sent.
+            missing.append(f"{name} : envoyé le {format_datetime_fr(message.sent_at)}, contenu non conservé\n")
+            continue
+        entries.append((f"courriels/{name}", message.raw))
+        sums.append(f"{message.raw_sha256 or hashlib.sha256(message.raw).hexdigest()}  {name}\n")
+    entries.append(("courriels/SHA256SUMS", "".join(sums)))
+    if missing:
+        entries.append(("courriels/non-conserves.txt", "".join(missing)))
+    return documents.write_bundle(target, entries, settings.artifacts_dir / reference)

@@ -23,6 +23,7 @@ from domain.bank_change import (
     check_second_operator,
     masked_iban,
 )
+from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from services import journal, mailing
 
@@ -76,9 +77,9 @@ def describe(change: BankChange) -> str:
 
 
 def waiting_reason(change: BankChange) -> str:
-    return (f"changement de coordonnées bancaires en attente depuis le {change.requested_on:%d/%m/%Y} "
+    return (f"changement de coordonnées bancaires en attente depuis le {format_date_fr(change.requested_on)} "
             f"({describe(change)}) : paiements suspendus jusqu'à sa confirmation par un second opérateur "
-            f"(déploiement bank-details-confirmation) ou jusqu'au {change.applies_on:%d/%m/%Y}, puis relancer "
+            f"(déploiement bank-details-confirmation) ou jusqu'au {format_date_fr(change.applies_on)}, puis relancer "
             "le paiement")
 
 
@@ -174,6 +175,6 @@ def pending_lines(session: Session) -> list[str]:
     rows = session.execute(sa.select(BankChange, Association.code).join(
         Association, Association.id == BankChange.association_id).where(BankChange.status == PENDING)
         .order_by(BankChange.requested_on, BankChange.id))
-    return [f"association {code} : {describe(change)}, enregistré le {change.requested_on:%d/%m/%Y} par "
+    return [f"association {code} : {describe(change)}, enregistré le {format_date_fr(change.requested_on)} par "
             f"{change.requested_by}, à confirmer (bank-details-confirmation) ou effectif le "
-            f"{change.applies_on:%d/%m/%Y}" for change, code in rows]
+            f"{format_date_fr(change.applies_on)}" for change, code in rows]

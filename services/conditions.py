@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from db.models import Grant, Instalment
+from domain.calendar import format_date_fr
 from domain.grant_end import CONDITION_DAYS, Condition, condition_text
 from domain.lifecycle import InstalmentStatus
 from domain.money import format_amount_fr
@@ -37,7 +38,7 @@ def release(session: Session, grant: Grant, condition: Condition, on: dt.date, s
                            debtor=obligations.AUTHORITY, due_on=instalment.due_on)
         journal.append(session, grant, "instalment_due", {
             "number": instalment.number, "amount": instalment.amount, "due_on": instalment.due_on,
-            "reason": f"{condition_text(condition, number)} le {on:%d/%m/%Y} : versement dû sous {days} jours"},
+            "reason": f"{condition_text(condition, number)} le {format_date_fr(on)} : versement dû sous {days} jours"},
             actor=actor)
     return released
 

@@ -11,6 +11,7 @@ from core.settings import Settings
 from db.models import Act, Deliberation, Grant
 from domain import labels
 from domain.acts import check_vote_in_sitting
+from domain.calendar import format_date_fr
 from domain.deliberation import ADOPTED, REJECTED, Decision, Sitting, Votes, decide
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
@@ -22,7 +23,7 @@ def record_vote(session: Session, act: Act, vote: commands.Vote, settings: Setti
     previous = acts.latest_vote(session, act)
     if previous is not None and previous.outcome in (ADOPTED, REJECTED):
         raise RuleViolation("deliberation.session", vote.session,
-                            f"l'acte {act.reference} est déjà voté (séance du {previous.session_on:%d/%m/%Y})")
+                            f"l'acte {act.reference} est déjà voté (séance du {format_date_fr(previous.session_on)})")
     members = acts.grants_of(session, act)
     for grant in members:
         if grant.stage != Stage.DELIBERATION.value:
@@ -37,7 +38,7 @@ def record_vote(session: Session, act: Act, vote: commands.Vote, settings: Setti
                             "(CGCT L2121-17 : seule une séance sans quorum peut être reconvoquée)")
     if previous is not None and vote.reconvened_after is None and vote.session <= previous.session_on:
         raise RuleViolation("deliberation.session", vote.session,
-                            f"la séance doit suivre la séance sans quorum du {previous.session_on:%d/%m/%Y}")
+                            f"la séance doit suivre la séance sans quorum du {format_date_fr(previous.session_on)}")
     if vote.reconvened_after is None and previous is None and act.sitting_first is not None:
         check_vote_in_sitting(vote.session, act.sitting_first, act.sitting_last or act.sitting_first)
     else:

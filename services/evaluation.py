@@ -15,9 +15,10 @@ in the caller's transaction, without Prefect (the simulation calls it as it is; 
 - money: paid (instalments paid) against redistributed (disbursements), to date;
 - reports: due and not received (missing), received after their due date (late);
 - the result is a table (indicateur, cible, réalisé, statut, écart, constat), a short
-  French summary naming each target missed and by how much, a CSV (`;`, UTF-8 with BOM,
-  as French spreadsheets expect) and an Excel workbook under
-  `settings.artifacts_dir / reference`, stored on the Evaluation row; the evaluation
+  French summary naming each target missed and by how much (services.evaluation_results),
+  a CSV (`;`, UTF-8 with BOM, as French spreadsheets expect) and an Excel workbook under
+  `settings.artifacts_dir / reference` (written by gateways.documents), stored on the
+  Evaluation row; the evaluation
   obligation is fulfilled, the journal written, and the summary mailed with both files
   attached to the authority's contact.
 
@@ -29,151 +30,41 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from db.models import Disbursement, Evaluation, Grant, Message, Obligation, Report
+from db.models import Disbursement, Evaluation, Grant, Obligation, Report
 from domain import labels
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
-from domain.indicators import ABOVE, BELOW, INDICATORS, MET, Target, assess, label
+from domain.indicators import INDICATORS, Target, assess, label
 from domain.labels import slug
 from domain.lifecycle import Stage
-from domain.money import ZERO, format_amount, format_amount_fr
+from domain.money import ZERO, format_amount
+from gateways import documents
+from gateways.documents import Sheet
 from services import journal, mailing, obligations
 from services.disbursements import total_paid, total_redistributed
+from services.evaluation_results import (
+    COLUMNS,
+    MISSING,
+    EvaluationOutcome,
+    IndicatorResult,
+    ReportsState,
+    decimal_or_none,
+    finding,
+    summary_text,
+    target_text,
+)
 from services.grants import get_grant
-from services.workbook import write_sheet
 
-MISSING = "non renseigné"
-COLUMNS = ["indicateur", "cible", "réalisé", "statut", "écart", "constat"]
 OPEN = ("pending", "overdue")
 EVALUATED_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value, Stage.CLOSED.value)
-
-
-# -- formatting ---------------------------------------------------------------------
-
-def number_fr(value: Decimal) -> str:
-    """9 -> "9"; 120000 -> "120 000"; 1234.5 -> "1 234,50"."""
-    if value == value.to_integral_value():
-        return f"{int(value):,}".replace(",", " ")
-    return f"{value.quantize(Decimal('0.01')):,.2f}".replace(",", " ").replace(".", ",")
-
-
-def target_text(target: Target) -> str:
-    if target.min is not None and target.max is not None:
-        return f"{number_fr(target.min)} à {number_fr(target.max)}"
-    if target.min is not None:
-        return f"au moins {number_fr(target.min)}"
-    return f"au plus {number_fr(target.max)}"  # type: ignore[arg-type]
-
-
-def artifact_key(reference: str, name: str) -> str:
-    """"evaluation-casq-2018-innosprint-mi-parcours"."""
-    return f"evaluation-{slug(reference)}-{slug(name)}"
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if isinstance(value, float):  # never produced by the store (JSON ints and strings)
-        raise RuleViolation("indicators", value, "valeur d'indicateur en nombre à virgule flottante refusée")
-    return Decimal(str(value))
-
-
-# -- the evaluation as data ---------------------------------------------------------
-
-@dataclass(frozen=True)
-class IndicatorResult:
-    indicator: str
-    label: str
-    target: str
-    min: Decimal | None
-    max: Decimal | None
-    achieved: Decimal | None
-    status: str  # atteint | en dessous | au-dessus | non renseigné
-    gap: Decimal  # how far from the target (0 when met)
-    finding: str  # the French sentence
-
-    @property
-    def missed(self) -> bool:
-        return self.status != MET
-
-    def row(self) -> dict[str, str]:
-        """The row of the table staff read (CSV, Excel, Prefect artifact)."""
-        signed = "0" if self.status == MET else ("+" if self.status == ABOVE else "-") + number_fr(self.gap)
-        return {"indicateur": self.label, "cible": self.target,
-                "réalisé": MISSING if self.achieved is None else number_fr(self.achieved),
-                "statut": self.status, "écart": signed, "constat": self.finding}
-
-    def cells(self) -> dict[str, Any]:
-        """The same row for a workbook: achieved and gap as numbers (the gap signed: below < 0)."""
-        signed = ZERO if self.status == MET else (self.gap if self.status == ABOVE else -self.gap)
-        return self.row() | {"réalisé": self.achieved, "écart": signed}
-
-    def stored(self) -> dict[str, Any]:
-        """What the Evaluation row keeps (JSON: amounts and counts as text, exact)."""
-        return {"indicator": self.indicator, "label": self.label, "target": self.target,
-                "min": None if self.min is None else str(self.min), "max": None if self.max is None else str(self.max),
-                "achieved": None if self.achieved is None else str(self.achieved), "status": self.status,
-                "gap": str(self.gap), "finding": self.finding}
-
-    @classmethod
-    def from_stored(cls, data: dict[str, Any]) -> IndicatorResult:
-        return cls(indicator=data["indicator"], label=data["label"], target=data["target"],
-                   min=_decimal(data["min"]), max=_decimal(data["max"]), achieved=_decimal(data["achieved"]),
-                   status=data["status"], gap=Decimal(data["gap"]), finding=data["finding"])
-
-
-@dataclass
-class EvaluationOutcome:
-    reference: str
-    name: str
-    on: dt.date
-    results: list[IndicatorResult]
-    summary: str
-    files: list[Path] = field(default_factory=list)
-    already_done: bool = False
-
-    @property
-    def table(self) -> pd.DataFrame:
-        return pd.DataFrame([r.row() for r in self.results], columns=COLUMNS)
-
-    @property
-    def missed(self) -> list[IndicatorResult]:
-        return [r for r in self.results if r.missed]
-
-    @property
-    def key(self) -> str:
-        return artifact_key(self.reference, self.name)
-
-    def markdown(self) -> str:
-        lines = [f"# Évaluation « {self.name} » — {self.reference}", "", f"Au {format_date_fr(self.on)}.", ""]
-        lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(r.row()[c] for c in COLUMNS) + " |" for r in self.results]
-        lines += ["", "## Synthèse", "", self.summary, ""]
-        if self.files:
-            lines += ["## Fichiers", ""] + [f"- `{path}`" for path in self.files] + [""]
-        return "\n".join(lines)
-
-
-def _finding(label_: str, achieved: Decimal | None, target: Target, status: str, gap: Decimal) -> str:
-    if achieved is None:
-        return f"{label_} : aucune valeur déclarée dans les comptes rendus reçus (objectif : {target_text(target)})"
-    if status == BELOW:
-        return f"{label_} : {number_fr(achieved)} pour {number_fr(target.min)} au minimum, il en manque " \
-               f"{number_fr(gap)}"  # type: ignore[arg-type]
-    if status == ABOVE:
-        return f"{label_} : {number_fr(achieved)} pour {number_fr(target.max)} au maximum, {number_fr(gap)} " \
-               f"de trop"  # type: ignore[arg-type]
-    return f"{label_} : {number_fr(achieved)} (objectif : {target_text(target)}), atteint"
 
 
 def _targets(grant: Grant) -> list[tuple[str, Target]]:
@@ -182,7 +73,7 @@ def _targets(grant: Grant) -> list[tuple[str, Target]]:
     targets = []
     for key in sorted(grant.targets or {}, key=lambda k: (order.get(k, len(order)), k)):
         bounds = grant.targets[key] or {}
-        targets.append((key, Target(_decimal(bounds.get("min")), _decimal(bounds.get("max")))))
+        targets.append((key, Target(decimal_or_none(bounds.get("min")), decimal_or_none(bounds.get("max")))))
     return targets
 
 
@@ -202,7 +93,7 @@ def latest_values(frame: pd.DataFrame) -> dict[str, Decimal]:
     for column in frame.columns.drop(["number", "received_on"]):
         given = frame[column].dropna()
         if not given.empty:
-            value = _decimal(given.iloc[-1])
+            value = decimal_or_none(given.iloc[-1])
             if value is not None:
                 values[column] = value
     return values
@@ -218,16 +109,8 @@ def assess_indicators(grant: Grant, achieved: dict[str, Decimal]) -> list[Indica
         else:
             status, gap = assess(key, value, target)
         results.append(IndicatorResult(key, name, target_text(target), target.min, target.max, value, status, gap,
-                                       _finding(name, value, target, status, gap)))
+                                       finding(name, value, target, status, gap)))
     return results
-
-
-@dataclass(frozen=True)
-class ReportsState:
-    received: int
-    due: int  # report obligations whose due date is reached
-    missing: list[tuple[int, dt.date]]  # due and not received
-    late: list[tuple[int, dt.date, dt.date]]  # received after the due date: (number, due, received)
 
 
 def reports_state(session: Session, grant: Grant, day: dt.date) -> ReportsState:
@@ -242,95 +125,38 @@ def reports_state(session: Session, grant: Grant, day: dt.date) -> ReportsState:
     return ReportsState(received, sum(1 for _, due, _, _ in dues if due <= day), missing, late)
 
 
-def _percent(part: Decimal, whole: Decimal) -> str:
-    return f"{(part * 100 / whole).quantize(Decimal('1'), rounding=ROUND_HALF_UP)} %"
-
-
-def summary_text(grant: Grant, evaluation: Evaluation, day: dt.date, frame: pd.DataFrame,
-                 results: list[IndicatorResult], paid: Decimal, redistributed: Decimal,
-                 reports: ReportsState) -> str:
-    missed = [r for r in results if r.missed]
-    met = [r for r in results if not r.missed]
-    last = (f", le dernier reçu le {format_date_fr(frame['received_on'].iloc[-1])}" if len(frame) else "")
-    lines = [f"Évaluation « {evaluation.name} » de la subvention {grant.reference} au {format_date_fr(day)} "
-             f"({evaluation.at_months} mois après le début de la convention, le {format_date_fr(grant.starts_on)}), "
-             f"sur {len(frame)} compte(s) rendu(s){last}."]
-    if not results:
-        lines.append("La convention ne fixe pas d'objectif chiffré.")
-    elif missed:
-        lines += ["", f"Objectifs non atteints ({len(missed)} sur {len(results)}) :"]
-        lines += [f"- {r.finding}" for r in missed]
-    else:
-        lines += ["", f"Tous les objectifs sont atteints ({len(results)} sur {len(results)})."]
-    if met and missed:
-        lines += ["", "Objectifs atteints :"] + [f"- {r.finding}" for r in met]
-    if missed and grant.ends_on is not None and day <= grant.ends_on:
-        lines += ["", "Les objectifs sont ceux de la convention sur toute sa durée : en cours de convention, "
-                      "l'écart indique ce qui reste à accomplir d'ici au "
-                      f"{format_date_fr(grant.ends_on)}."]
-    lines += ["", "Financement : " + money_text(paid, redistributed)]
-    report_line = f"Comptes rendus : {reports.received} reçu(s), {reports.due} échu(s) à cette date"
-    report_line += " ; manquant(s) : " + (", ".join(f"n°{n} (attendu le {format_date_fr(due)})"
-                                                  for n, due in reports.missing) or "aucun")
-    report_line += " ; reçu(s) en retard : " + (", ".join(
-        f"n°{n} (attendu le {format_date_fr(due)}, reçu le {format_date_fr(done)})"
-        for n, due, done in reports.late) or "aucun") + "."
-    lines.append(report_line)
-    return "\n".join(lines)
-
-
-def money_text(paid: Decimal, redistributed: Decimal) -> str:
-    if paid == 0:
-        return (f"aucun versement de la collectivité encore payé ; redistribué aux porteurs de projets "
-                f"{format_amount_fr(redistributed)}.")
-    left = paid - redistributed
-    text = (f"versé par la collectivité {format_amount_fr(paid)} ; redistribué aux porteurs de projets "
-            f"{format_amount_fr(redistributed)} ({_percent(redistributed, paid)} du versé) ; ")
-    if left >= 0:
-        return text + f"reste à redistribuer {format_amount_fr(left)}."
-    return text + f"redistribué au-delà du versé : {format_amount_fr(-left)} avancés par l'association."
-
-
-# -- files ----------------------------------------------------------------------------
+# -- the files' contents (gateways.documents writes them) ----------------------------------------------------------------------------
 
 def documents_dir(settings: Settings, reference: str) -> Path:
     return (settings.artifacts_dir / reference).resolve()
 
 
-def write_files(outcome: EvaluationOutcome, settings: Settings, frame: pd.DataFrame | None = None,
-                money: dict[str, Decimal] | None = None, disbursements: pd.DataFrame | None = None,
-                reports: ReportsState | None = None) -> list[Path]:
-    """The CSV of the indicator table and an Excel workbook (indicators, money, reports, summary)."""
-    folder = documents_dir(settings, outcome.reference)
-    folder.mkdir(parents=True, exist_ok=True)
-    base = folder / f"evaluation-{slug(outcome.name)}"
-    csv, xlsx = base.with_suffix(".csv"), base.with_suffix(".xlsx")
-    table = outcome.table
-    table.to_csv(csv, sep=";", index=False, encoding="utf-8-sig")
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        write_sheet(writer, pd.DataFrame([r.cells() for r in outcome.results], columns=COLUMNS), "indicateurs",
-                    decimals=("réalisé", "écart"))
-        if money is not None:
-            write_sheet(writer, pd.DataFrame([{"poste": k, "montant": v} for k, v in money.items()]),
-                        "financement", euros=("montant",))
-        if disbursements is not None and len(disbursements):
-            write_sheet(writer, disbursements, "versements aux porteurs", euros=("montant",), dates=("date",))
-        if frame is not None and len(frame):
-            figures = frame.drop(columns=["number", "received_on"]).map(_decimal)  # numbers in the cells
-            reports_sheet = pd.concat([frame[["number", "received_on"]], figures], axis=1).rename(
-                columns={"number": "n°", "received_on": "reçu le", **INDICATORS})
-            write_sheet(writer, reports_sheet, "comptes rendus", counts=("n°",), dates=("reçu le",),
-                        decimals=[INDICATORS.get(c, c) for c in figures.columns])
-        if reports is not None:
-            write_sheet(writer, pd.DataFrame(
-                [{"compte rendu": f"n°{n}", "attendu le": due, "reçu le": None, "situation": "manquant"}
-                 for n, due in reports.missing]
-                + [{"compte rendu": f"n°{n}", "attendu le": due, "reçu le": done, "situation": "reçu en retard"}
-                   for n, due, done in reports.late],
-                columns=["compte rendu", "attendu le", "reçu le", "situation"],
-            ), "retards", dates=("attendu le", "reçu le"))
-        write_sheet(writer, pd.DataFrame({"synthèse": outcome.summary.split("\n")}), "synthèse")
-    return [csv, xlsx]
+def sheets(outcome: EvaluationOutcome, frame: pd.DataFrame | None = None, money: dict[str, Decimal] | None = None,
+           disbursements: pd.DataFrame | None = None, reports: ReportsState | None = None) -> list[Sheet]:
+    """The workbook: indicators, money, disbursements, reports, lateness, summary (those known)."""
+    found = [Sheet(pd.DataFrame([r.cells() for r in outcome.results], columns=COLUMNS), "indicateurs",
+                   decimals=("réalisé", "écart"))]
+    if money is not None:
+        found.append(Sheet(pd.DataFrame([{"poste": k, "montant": v} for k, v in money.items()]), "financement",
+                           euros=("montant",)))
+    if disbursements is not None and len(disbursements):
+        found.append(Sheet(disbursements, "versements aux porteurs", euros=("montant",), dates=("date",)))
+    if frame is not None and len(frame):
+        figures = frame.drop(columns=["number", "received_on"]).map(decimal_or_none)  # numbers in the cells
+        reports_sheet = pd.concat([frame[["number", "received_on"]], figures], axis=1).rename(
+            columns={"number": "n°", "received_on": "reçu le", **INDICATORS})
+        found.append(Sheet(reports_sheet, "comptes rendus", counts=("n°",), dates=("reçu le",),
+                           decimals=[INDICATORS.get(c, c) for c in figures.columns]))
+    if reports is not None:
+        found.append(Sheet(pd.DataFrame(
+            [{"compte rendu": f"n°{n}", "attendu le": due, "reçu le": None, "situation": "manquant"}
+             for n, due in reports.missing]
+            + [{"compte rendu": f"n°{n}", "attendu le": due, "reçu le": done, "situation": "reçu en retard"}
+               for n, due, done in reports.late],
+            columns=["compte rendu", "attendu le", "reçu le", "situation"],
+        ), "retards", dates=("attendu le", "reçu le")))
+    found.append(Sheet(pd.DataFrame({"synthèse": outcome.summary.split("\n")}), "synthèse"))
+    return found
 
 
 # -- the action ---------------------------------------------------------------------
@@ -355,10 +181,10 @@ def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, d
         outcome = EvaluationOutcome(grant.reference, name, evaluation.done_on,
                                     [IndicatorResult.from_stored(r) for r in evaluation.results or []],
                                     evaluation.summary or "", already_done=True)
-        base = documents_dir(settings, grant.reference) / f"evaluation-{slug(name)}"
-        outcome.files = [base.with_suffix(".csv"), base.with_suffix(".xlsx")]
+        folder = documents_dir(settings, grant.reference)
+        outcome.files = documents.evaluation_paths(folder, name)
         if not all(path.exists() for path in outcome.files):
-            outcome.files = write_files(outcome, settings)
+            outcome.files = documents.write_evaluation(folder, name, outcome.table, sheets(outcome))
         return outcome
     if grant.starts_on is None or grant.stage not in EVALUATED_STAGES:
         raise RuleViolation("reference", grant.reference,
@@ -380,7 +206,8 @@ def evaluate(session: Session, grant: Grant, name: str, settings: Settings, *, d
                                   .order_by(Disbursement.paid_on, Disbursement.id))])
     money = {"versé par la collectivité": paid, "redistribué aux porteurs de projets": redistributed,
              "reste à redistribuer": paid - redistributed}
-    outcome.files = write_files(outcome, settings, frame, money, disbursements, reports)
+    outcome.files = documents.write_evaluation(documents_dir(settings, grant.reference), name, outcome.table,
+                                               sheets(outcome, frame, money, disbursements, reports))
 
     evaluation.done_on, evaluation.summary = day, summary
     evaluation.results = [r.stored() for r in results]

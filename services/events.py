@@ -11,7 +11,6 @@ from db.models import Act, Grant
 from services import (
     acts,
     amendments,
-    closure,
     commands,
     deliberation,
     disbursements,
@@ -19,6 +18,7 @@ from services import (
     multi_year,
     payments,
     prefecture,
+    refunds,
     reporting,
     signature,
 )
@@ -52,7 +52,7 @@ HANDLERS: dict[type, Callable[[Session, Grant, Any, Settings, str], Any]] = {
     commands.ReportAnswer: lambda s, g, e, st, a: reporting.record_answer(s, g, e, st, actor=a),
     commands.PaymentConfirmation: lambda s, g, e, st, a: payments.confirm_payment(s, g, e, st, actor=a),
     commands.Disbursement: lambda s, g, e, st, a: disbursements.record_disbursement(s, g, e, st, actor=a),
-    commands.RefundReceived: lambda s, g, e, st, a: closure.record_refund(s, g, e, st, actor=a),
+    commands.RefundReceived: lambda s, g, e, st, a: refunds.record_refund(s, g, e, st, actor=a),
     commands.Amendment: lambda s, g, e, st, a: amendments.record_amendment(s, g, e, st, actor=a),
     commands.AnnualTranche: lambda s, g, e, st, a: multi_year.record_tranche(s, g, e, st, actor=a),
     commands.FinancialReport: lambda s, g, e, st, a: financial_reports.record_financial_report(s, g, e, st, actor=a),

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.settings import Settings
 from db.models import FinancialReport, Grant, Refund
 from domain import labels
+from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import Condition, Gap
 from domain.lifecycle import Stage
@@ -37,7 +38,7 @@ def record_financial_report(session: Session, grant: Grant, fact: commands.Finan
                 existing.products_actual) == (fact.on, *figures):
             return existing  # the same report recorded again (a retried run, a dossier reloaded)
         raise RuleViolation("number", fact.number, f"compte rendu financier n°{fact.number} déjà reçu le "
-                                                   f"{existing.received_on:%d/%m/%Y} avec d'autres montants")
+                                                   f"{format_date_fr(existing.received_on)} avec d'autres montants")
     if grant.stage not in RECEIVING_STAGES:
         raise RuleViolation("on", fact.on.isoformat(),
                             f"la subvention est à l'étape {labels.stages(grant.stage)} : le compte rendu financier se "
@@ -76,10 +77,10 @@ def record_check(session: Session, grant: Grant, fact: commands.FinancialReportC
                                                                              fact.eligible_spending):
             return report
         raise RuleViolation("on", fact.on.isoformat(), f"compte rendu financier n°{fact.number} déjà contrôlé le "
-                                                       f"{report.checked_on:%d/%m/%Y}")
+                                                       f"{format_date_fr(report.checked_on)}")
     if fact.on < report.received_on:
         raise RuleViolation("on", fact.on.isoformat(),
-                            f"contrôle antérieur à la réception du compte rendu ({report.received_on:%d/%m/%Y})")
+                            f"contrôle antérieur à la réception du compte rendu ({format_date_fr(report.received_on)})")
     if fact.eligible_spending < 0:
         raise RuleViolation("eligible_spending", str(fact.eligible_spending), "dépenses éligibles positives attendues")
     if session.scalars(sa.select(Refund.id).where(Refund.grant_id == grant.id)).first() is not None:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.settings import Settings
 from db.models import Grant, Message, Obligation
+from domain.calendar import format_date_fr, format_datetime_fr
 from gateways.mail import Mail, MailGateway, MailRejected, MailUnavailable
 from gateways.templates import render
 
@@ -86,7 +87,7 @@ def failure_resolved(session: Session, run_key: str, *, day: dt.date) -> tuple[i
     withdrawn = resolved = 0
     for notice in notices:
         if notice.status == "queued":
-            notice.status, notice.last_error = "withdrawn", f"échec résolu le {day:%d/%m/%Y} avant l'envoi"
+            notice.status, notice.last_error = "withdrawn", f"échec résolu le {format_date_fr(day)} avant l'envoi"
             withdrawn += 1
         elif notice.status == "sent":
             grant = session.get(Grant, notice.grant_id)
@@ -206,7 +207,7 @@ def send_queued(unit_of_work: Callable[[], AbstractContextManager[Session]], gat
                     try:
                         raw = gateway.send(mail)
                     except MailUnavailable as error:
-                        message.last_error = f"{clock.now():%d/%m/%Y %H:%M} : {error}"
+                        message.last_error = f"{format_datetime_fr(clock.now())} : {error}"
                         result.error = str(error)
                         break  # the server is down: everything else waits for the next run
                     except MailRejected as error:

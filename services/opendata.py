@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from db.models import Act, Authority, Grant, Instalment, Obligation, Signature
+from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.money import format_amount
 from gateways.files import atomic_write
@@ -119,5 +120,5 @@ def export(session: Session, authority_code: str, target: Path, today: dt.date, 
         obligations.fulfil(session, grant, "open_data", 1, today)
         journal.append(session, grant, "open_data_published",
                        {"file": target.name, "sha256": digest, "published_on": today}, actor=actor)
-        result.published.append(f"{grant.reference} (à publier avant le {pending.due_on:%d/%m/%Y})")
+        result.published.append(f"{grant.reference} (à publier avant le {format_date_fr(pending.due_on)})")
     return result

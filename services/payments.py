@@ -52,7 +52,7 @@ from core.settings import Settings
 from db.models import Authority, Grant, Instalment
 from db.session import is_postgresql
 from domain import identifiers, labels
-from domain.calendar import next_target2_day
+from domain.calendar import format_date_fr, next_target2_day
 from domain.errors import RuleViolation
 from domain.lifecycle import (
     PAYMENT_STOPS,
@@ -634,10 +634,10 @@ def confirm_payment(session: Session, grant: Grant, confirmation: commands.Payme
             return instalment
         raise RuleViolation("paid_on", confirmation.paid_on.isoformat(),
                             f"versement n°{instalment.number} déjà enregistré comme payé le "
-                            f"{instalment.paid_on:%d/%m/%Y} : un versement n'est payé qu'une fois")
+                            f"{format_date_fr(instalment.paid_on)} : un versement n'est payé qu'une fois")
     act = acts.of_grant(session, grant)
     if act is None or act.executoire_on is None or confirmation.paid_on < act.executoire_on:
-        since = f"le {act.executoire_on:%d/%m/%Y}" if act and act.executoire_on else "pas encore"
+        since = f"le {format_date_fr(act.executoire_on)}" if act and act.executoire_on else "pas encore"
         raise RuleViolation("paid_on", confirmation.paid_on.isoformat(),
                             f"paiement antérieur au caractère exécutoire de l'acte (exécutoire {since}, "
                             "CGCT L2131-1) : vérifier la date du paiement")

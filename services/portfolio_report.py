@@ -9,8 +9,8 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from domain import labels
+from gateways.documents import Sheet, write_csv, write_workbook
 from services import reading
-from services.workbook import write_csv, write_sheet
 
 HEADERS = {
     "reference": "Référence", "authority": "Collectivité", "association": "Association", "stage": "Étape",
@@ -35,6 +35,5 @@ def write_report(table: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "csv":
         write_csv(table, path)
         return
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        write_sheet(writer, table, "portefeuille", euros=(HEADERS["amount"], HEADERS["paid"]),
-                    dates=(HEADERS["next_due_on"],), counts=(HEADERS["overdue"],))
+    write_workbook(path, [Sheet(table, "portefeuille", euros=(HEADERS["amount"], HEADERS["paid"]),
+                                dates=(HEADERS["next_due_on"],), counts=(HEADERS["overdue"],))])

@@ -21,6 +21,7 @@ from domain.acts import (
     legality_control_ends,
     parse_act_id,
 )
+from domain.calendar import format_date_fr
 from domain.deliberation import ADOPTED, QUORUM_FAILED, earliest_reconvened_session
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
@@ -100,12 +101,12 @@ def _not_transmissible(act: Act, deliberation: Deliberation | None) -> str:
         return (f"aucun vote du {BODIES[act.body]} n'est enregistré pour l'acte {act.reference} : "
                 "seul un acte adopté est transmis")
     if deliberation.outcome == QUORUM_FAILED:
-        return (f"la séance du {deliberation.session_on:%d/%m/%Y} n'a pas atteint le quorum "
+        return (f"la séance du {format_date_fr(deliberation.session_on)} n'a pas atteint le quorum "
                 f"({deliberation.present} présents pour {deliberation.quorum_required} requis, CGCT L2121-17) : "
                 "aucune délibération n'est adoptée, il n'y a pas d'acte à transmettre ; le conseil est à "
                 "reconvoquer, au plus tôt le "
-                f"{earliest_reconvened_session(deliberation.session_on):%d/%m/%Y}")
-    return f"l'acte {act.reference} a été rejeté le {deliberation.session_on:%d/%m/%Y} : seul un acte adopté est transmis"
+                f"{format_date_fr(earliest_reconvened_session(deliberation.session_on))}")
+    return f"l'acte {act.reference} a été rejeté le {format_date_fr(deliberation.session_on)} : seul un acte adopté est transmis"
 
 
 def _complete_publication(session: Session, members: list[Grant], act: Act, act_id: str | None,
@@ -115,12 +116,12 @@ def _complete_publication(session: Session, members: list[Grant], act: Act, act_
         known = act.act_id or PAPER
         raise RuleViolation("act_id", receipt.act_id,
                             f"une autre transmission de l'acte {act.reference} est déjà enregistrée ({known}, "
-                            f"reçu le {act.received_on:%d/%m/%Y})")
+                            f"reçu le {format_date_fr(act.received_on)})")
     if receipt.published is None or receipt.published == act.published_on:
         return act
     if act.published_on is not None:
         raise RuleViolation("published", receipt.published.isoformat(),
-                            f"publication déjà enregistrée au {act.published_on:%d/%m/%Y}")
+                            f"publication déjà enregistrée au {format_date_fr(act.published_on)}")
     act.published_on = receipt.published
     act.executoire_on = executoire_on(act.received_on, act.published_on)
     for grant in members:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from core.settings import Settings
 from db.models import Grant, Report
 from domain import labels
+from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import Condition
 from domain.lifecycle import Stage
@@ -26,7 +27,7 @@ def record_report(session: Session, grant: Grant, report: commands.ProgressRepor
     if existing is not None:
         if existing.received_on != report.on:
             raise RuleViolation("number", number, f"le compte rendu n°{number} est déjà reçu "
-                                                  f"le {existing.received_on:%d/%m/%Y}")
+                                                  f"le {format_date_fr(existing.received_on)}")
         return existing
     row = Report(grant_id=grant.id, number=number, received_on=report.on,
                  indicators=report.indicators.model_dump(mode="json", exclude_none=True), text=report.text)
@@ -55,11 +56,11 @@ def record_answer(session: Session, grant: Grant, answer: commands.ReportAnswer,
     if report.answered_on is not None:
         if report.answered_on != answer.on:
             raise RuleViolation("on", answer.on.isoformat(), f"le compte rendu n°{report.number} a déjà reçu "
-                                                             f"une réponse le {report.answered_on:%d/%m/%Y}")
+                                                             f"une réponse le {format_date_fr(report.answered_on)}")
         return report
     if answer.on < report.received_on:
         raise RuleViolation("on", answer.on.isoformat(),
-                            f"la réponse précède la réception du compte rendu ({report.received_on:%d/%m/%Y})")
+                            f"la réponse précède la réception du compte rendu ({format_date_fr(report.received_on)})")
     report.answered_on = answer.on
     journal.append(session, grant, "report_answer", {"number": report.number, "on": answer.on}, actor=actor)
     obligations.fulfil(session, grant, "report_answer", report.number, answer.on)

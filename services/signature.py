@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from core.settings import Settings
 from db.models import Grant, Signature
 from domain.acts import check_signature_after_receipt
+from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import Condition
 from services import acts, commands, conditions, grants, journal, obligations
@@ -20,7 +21,7 @@ def record_signature(session: Session, grant: Grant, signature: commands.Signatu
     if existing is not None:
         if existing.signed_on != signature.on:
             raise RuleViolation("on", signature.on.isoformat(),
-                                f"la convention est déjà signée par cette partie le {existing.signed_on:%d/%m/%Y}")
+                                f"la convention est déjà signée par cette partie le {format_date_fr(existing.signed_on)}")
         return existing
     act = acts.of_grant(session, grant)
     check_signature_after_receipt(signature.on, act.received_on if act else None, field="on")

@@ -22,7 +22,8 @@ from core.settings import Settings
 from db.models import Deliberation
 from domain import labels
 from services import closure, commands, evaluation, journal_anchors, mailing, sweep
-from services.dossier import DossierError, clipped, french_rule, read_yaml
+from services.dossier_file import read_yaml
+from services.dossier_messages import DossierError, clipped, french_rule
 from services.events import apply_event
 from services.grants import get_grant
 

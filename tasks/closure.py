@@ -18,9 +18,9 @@ from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from domain.calendar import format_date_fr
+from domain.labels import slug
 from domain.money import format_amount, format_amount_fr
 from services import closure
-from services.evaluation import slug
 from services.grants import get_grant
 from tasks.evaluation import as_of
 from tasks.facts import record_fact

@@ -21,7 +21,7 @@ from core.settings import get_settings
 from db.models import Association, BankChange, Event, Grant, Message
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from gateways.bank import SimulatedTreasury
+from gateways.treasury_simulated import SimulatedTreasury
 from grantflow.cli import main
 from services import bank_changes, mailing, payments
 from services.commands import BankDetailsConfirmation

@@ -29,7 +29,7 @@ import pytest
 import yaml
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from gateways.bank import FaultPlan, SimulatedTreasury
+from gateways.treasury_simulated import FaultPlan, SimulatedTreasury
 from grantflow import stack
 from tests.support import STACK_START_TIMEOUT, free_port, stack_environment, wait_for
 

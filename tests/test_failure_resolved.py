@@ -17,7 +17,7 @@ from db.models import Association, Message
 from db.session import unit_of_work
 from flows.hooks import failure_resolved
 from flows.payment import grant_payment
-from gateways.bank import FaultPlan
+from gateways.treasury_simulated import FaultPlan
 from gateways.wiring import mail_gateway
 from services import mailing
 from tests.support import INNOSPRINT, load_examples, sign_both

@@ -21,7 +21,8 @@ from core.settings import get_settings
 from db.models import Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
 from services import closure, commands, payments, sweep
-from services.dossier import DossierError, load_files
+from services.dossier import load_files
+from services.dossier_messages import DossierError
 from services.grants import get_grant
 from tests.support import record, scalar, sign_both
 

@@ -19,7 +19,9 @@ from core import settings as settings_module
 from core.settings import Settings
 from db.session import unit_of_work
 from grantflow.cli import main
-from services.dossier import DossierError, load_files, read_yaml
+from services.dossier import load_files
+from services.dossier_file import read_yaml
+from services.dossier_messages import DossierError
 from tests.support import EXAMPLES, at_once
 
 SOURCE = EXAMPLES / "casq-innosprint.yaml"

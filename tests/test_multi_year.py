@@ -24,7 +24,8 @@ from db.models import ConventionYear, Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
 from domain.errors import RuleViolation
 from services import closure, commands, sweep
-from services.dossier import DossierError, load_files
+from services.dossier import load_files
+from services.dossier_messages import DossierError
 from services.grants import get_grant
 from tests.support import record, sign_both
 

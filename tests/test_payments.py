@@ -24,10 +24,11 @@ from core import settings as settings_module
 from core.settings import get_settings
 from db.models import Association, Authority, Grant, Instalment, Message, Obligation
 from db.session import get_engine, unit_of_work
-from gateways.bank import FaultPlan, SimulatedTreasury
+from gateways.treasury_simulated import FaultPlan, SimulatedTreasury
 from services import payments
 from services.commands import PaymentConfirmation
-from services.dossier import DossierError, load_files
+from services.dossier import load_files
+from services.dossier_messages import DossierError
 from tests.support import (
     EXAMPLES,
     INNOSPRINT,

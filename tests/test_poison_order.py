@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from core.settings import get_settings
 from db.models import Instalment
 from db.session import unit_of_work
-from gateways.bank import SimulatedTreasury
+from gateways.treasury_simulated import SimulatedTreasury
 from grantflow.synthetic import generate
 from services import payments
 

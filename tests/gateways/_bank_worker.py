@@ -18,7 +18,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from gateways.bank import PaymentOrder, SepaFileGateway, SimulatedTreasury
+from gateways.bank import PaymentOrder
+from gateways.sepa_file import SepaFileGateway
+from gateways.treasury_simulated import SimulatedTreasury
 
 
 def order_for(key: str) -> PaymentOrder:

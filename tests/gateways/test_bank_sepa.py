@@ -13,7 +13,8 @@ import pytest
 import sepaxml
 import xmlschema
 
-from gateways.bank import OrderOutcome, PaymentOrder, SepaFileGateway, sepa_text
+from gateways.bank import OrderOutcome, PaymentOrder
+from gateways.sepa_file import SepaFileGateway, sepa_text
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
 XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.03.xsd"

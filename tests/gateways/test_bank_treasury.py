@@ -11,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateways.bank import (
-    FaultPlan,
-    OrderOutcome,
-    PaymentOrder,
-    SimulatedTreasury,
-    TreasuryUnavailable,
-)
+from gateways.bank import OrderOutcome, PaymentOrder, TreasuryUnavailable
+from gateways.treasury_simulated import FaultPlan, SimulatedTreasury
 
 WORKER = Path(__file__).with_name("_bank_worker.py")
 IBAN = "FR7630006000011234567890189"

@@ -9,15 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateways.mail import (
-    Mail,
-    MailRejected,
-    MailUnavailable,
-    OutboxFolder,
-    SmtpGateway,
-    build_mime,
-    clean_header,
-)
+from gateways.mail import Mail, MailRejected, MailUnavailable, build_mime, clean_header
+from gateways.outbox_folder import OutboxFolder
+from gateways.smtp import SmtpGateway
 
 PARIS = ZoneInfo("Europe/Paris")
 PDF = b"%PDF-1.4\n% compte rendu bimestriel n\xc2\xb02\n%%EOF\n"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateways.mail import Mail, MailUnavailable, SmtpGateway
+from gateways.mail import Mail, MailUnavailable
+from gateways.smtp import SmtpGateway
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
