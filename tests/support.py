@@ -209,7 +209,7 @@ def write(path: Path, dossier: dict[str, Any]) -> Path:
 
 def treasury():
     """The simulated treasury the settings name, with its own count of what it was sent."""
-    from gateways.bank import SimulatedTreasury
+    from gateways.treasury_simulated import SimulatedTreasury
 
     return SimulatedTreasury(get_settings().treasury_path)
 
