@@ -25,7 +25,8 @@ def portfolio_report(session: Session, authority: str | None = None) -> pd.DataF
         stage=table["stage"].map(lambda code: labels.label(labels.STAGES, code)),
         amount=table["amount"].map(Decimal),
         paid=table["paid"].map(Decimal),
-        next_due_on=table["next_due_on"].map(lambda d: dt.date.fromisoformat(d) if d else None),
+        # A grant with nothing left due has no date (NaN once pandas holds the column).
+        next_due_on=table["next_due_on"].map(lambda d: dt.date.fromisoformat(d) if isinstance(d, str) and d else None),
         overdue=table["overdue"].astype(int),
     )
     return typed.rename(columns=HEADERS)

@@ -38,6 +38,20 @@ def test_portfolio_report_in_csv_reads_as_french_numbers_and_dates(examples_load
     assert row["Prochaine échéance"] == "11/01/2019"
 
 
+def test_a_grant_with_nothing_left_due_has_an_empty_next_due_date_in_both_formats(examples_loaded, tmp_path):
+    """Seed 002 (CASA 2015) has no open obligation: `report` once stopped on it with a TypeError."""
+    workbook, table = tmp_path / "all.xlsx", tmp_path / "all.csv"
+    assert main(["report", "--format", "xlsx", "--output", str(workbook)]) == 0
+    assert main(["report", "--format", "csv", "--output", str(table)]) == 0
+    sheet = openpyxl.load_workbook(workbook)["portefeuille"]
+    by_reference = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
+    assert by_reference["CASA-2015-CREATIVE-CLUSTER"][6].value is None
+    assert by_reference[INNOSPRINT][6].value == dt.datetime(2019, 1, 11)
+    rows = {row["Référence"]: row for row in csv.DictReader(table.open(encoding="utf-8-sig"), delimiter=";")}
+    assert rows["CASA-2015-CREATIVE-CLUSTER"]["Prochaine échéance"] == ""
+    assert len(rows) == 5
+
+
 def test_scdl_export_lists_signed_conventions_and_fulfils_the_publication(examples_loaded, tmp_path):
     output = tmp_path / "scdl.csv"
     assert main(["export", "scdl", "--authority", "casq", "--output", str(output)]) == 0
