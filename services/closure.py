@@ -74,7 +74,7 @@ from services import commands, financial_reports, grants, journal, mailing, mult
 from services.disbursements import eligible_spending, total_paid
 from services.obligations import withdraw_reminders
 from services.grants import get_grant
-from services.payments import CLAIMABLE
+from services.payment_results import CLAIMABLE
 
 DUE, WAIVED, PAID = "due", "waived", "paid"
 # Seed 002, art. 4.1 ("Dotation"): "Si à la fin de la période de validité de cette convention,

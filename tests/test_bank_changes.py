@@ -23,7 +23,7 @@ from gateways.bank import SimulatedTreasury
 from grantflow import clock
 from grantflow.cli import main
 from grantflow.settings import get_settings
-from services import bank_changes, mailing, payments
+from services import bank_changes, mailing, payment_plan, payment_results, payments
 from services.commands import BankDetailsConfirmation
 from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
 
@@ -54,9 +54,9 @@ def association() -> Association:
         return session.scalars(sa.select(Association).where(Association.code == "faubourg-numerique")).one()
 
 
-def plan_on(day: dt.date) -> payments.Plan:
+def plan_on(day: dt.date) -> payment_results.Plan:
     with unit_of_work() as session:
-        return payments.payment_plan(session, get_settings(), day, INNOSPRINT)
+        return payment_plan.payment_plan(session, get_settings(), day, INNOSPRINT)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from db.models import Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
 from grantflow import clock
 from grantflow.settings import get_settings
-from services import closure, commands, payments, sweep
+from services import closure, commands, payment_results, payments, sweep
 from services.dossier import DossierError, load_files
 from services.grants import get_grant
 from tests.support import record, scalar, sign_both
@@ -59,7 +59,7 @@ def close_due(day: dt.date) -> list[str]:
         return closure.run_due(unit_of_work, get_settings(), day, actor="test")
 
 
-def pay(day: dt.date) -> payments.PaymentReport:
+def pay(day: dt.date) -> payment_results.PaymentReport:
     with clock.frozen(day):
         return payments.pay(unit_of_work, get_settings(), day, f"b-{day:%Y%m%d}")
 
