@@ -27,8 +27,6 @@ and writes nothing (the files are written again only if they went missing).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -49,7 +47,6 @@ from grantflow.settings import Settings
 from domain.labels import slug
 from services import journal, mailing, obligations
 from services.disbursements import total_paid, total_redistributed
-from services.grants import get_grant
 from services.workbook import write_sheet
 
 MISSING = "non renseigné"
@@ -427,17 +424,3 @@ def due_evaluations(session: Session, day: dt.date, *, limit: int | None = None)
             found.append((reference, evaluations[number - 1][0]))
     return found
 
-
-def run_due(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: Settings, day: dt.date, *,
-            actor: str, limit: int | None = None) -> list[str]:
-    """Every evaluation due by `day`, each in its own transaction (the simulation's daily job)."""
-    with unit_of_work() as session:
-        due = due_evaluations(session, day, limit=limit)
-    lines = []
-    for reference, name in due:
-        with unit_of_work() as session:
-            outcome = evaluate(session, get_grant(session, reference, for_update=True), name, settings, day=day,
-                               actor=actor)
-        missed = ", ".join(f"{r.label} ({r.status})" for r in outcome.missed) or "tous atteints"
-        lines.append(f"{reference} : évaluation {name} faite, objectifs non atteints : {missed}")
-    return lines

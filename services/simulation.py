@@ -21,7 +21,7 @@ from db.models import Deliberation
 from domain import labels
 from grantflow import clock
 from grantflow.settings import Settings
-from services import closure, commands, evaluation, journal_anchors, mailing, sweep
+from services import commands, journal_anchors, mailing, sweep
 from services.dossier import DossierError, clipped, french_rule, read_yaml
 from services.events import apply_event
 from services.grants import get_grant
@@ -80,22 +80,6 @@ def days(start: dt.date, until: dt.date) -> Iterator[dt.date]:
     while day <= until:
         yield day
         day += dt.timedelta(days=1)
-
-
-def evaluations_and_closures(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: Settings, *,
-                             actor: str = "grantflow simulate") -> DailyJob:
-    """The daily job the sweep flow runs as subflows: the evaluations that fell due, then
-    the closures of the grants that entered `closing` (one lookup on a day without any)."""
-
-    def job(day: dt.date) -> list[str]:
-        with unit_of_work() as session:
-            due = bool(evaluation.due_evaluations(session, day, limit=1) or closure.due_closures(session, limit=1))
-        if not due:
-            return []
-        return (evaluation.run_due(unit_of_work, settings, day, actor=actor)
-                + closure.run_due(unit_of_work, settings, day, actor=actor))
-
-    return job
 
 
 @dataclass

@@ -78,6 +78,12 @@ record_control_restart = record_act_fact.with_options(name="enregistrer la relan
 record_signature = record_fact.with_options(name="enregistrer une signature de la convention")
 record_report = record_fact.with_options(name="enregistrer un compte rendu")
 record_report_answer = record_fact.with_options(name="enregistrer la réponse à un compte rendu")
+record_disbursement = record_fact.with_options(name="enregistrer un versement à un porteur de projet")
+record_refund = record_fact.with_options(name="enregistrer un reversement reçu")
+record_amendment = record_fact.with_options(name="enregistrer un avenant")
+record_tranche = record_fact.with_options(name="enregistrer l'année votée d'une convention pluriannuelle")
+record_financial_report = record_fact.with_options(name="enregistrer le compte rendu financier")
+record_financial_report_check = record_fact.with_options(name="enregistrer le contrôle du compte rendu financier")
 
 
 @task(name="confirmer un changement de RIB", task_run_name="confirmation RIB {confirmation.association}",

@@ -334,7 +334,8 @@ def test_an_avenant_that_does_not_extend_or_does_not_add_up_is_refused(examples_
 # -- the flows, under Prefect ---------------------------------------------------------
 
 def test_the_daily_sweep_starts_the_closure_and_the_refund_flow_closes_the_grant(prefect_server, examples_loaded):
-    from flows.disbursement import disbursement_recorded, refund_received
+    from flows.closure import refund_received
+    from flows.disbursement import disbursement_recorded
     from flows.sweep import daily_sweep
 
     sign_both()

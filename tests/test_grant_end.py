@@ -22,6 +22,7 @@ from grantflow import clock
 from grantflow.settings import get_settings
 from services import closure, commands, payment_results, payments, sweep
 from services.dossier import DossierError, load_files
+from services.follow_up import LocalFollowUpSteps
 from services.grants import get_grant
 from tests.support import record, scalar, sign_both
 
@@ -55,8 +56,9 @@ def run_sweep(day: dt.date) -> sweep.SweepResult:
 
 
 def close_due(day: dt.date) -> list[str]:
+    steps = LocalFollowUpSteps(unit_of_work, get_settings(), actor="test")
     with clock.frozen(day):
-        return closure.run_due(unit_of_work, get_settings(), day, actor="test")
+        return [steps.close(reference, day) for reference in steps.due_closures()]
 
 
 def pay(day: dt.date) -> payment_results.PaymentReport:

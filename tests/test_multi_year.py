@@ -25,6 +25,7 @@ from grantflow import clock
 from grantflow.settings import get_settings
 from services import closure, commands, sweep
 from services.dossier import DossierError, load_files
+from services.follow_up import LocalFollowUpSteps
 from services.grants import get_grant
 from tests.support import record, sign_both
 
@@ -83,6 +84,11 @@ def state() -> dict:
                 "instalments": [(i.number, str(i.amount), i.due_on) for i in instalments]}
 
 
+def close_due(day: dt.date) -> list[str]:
+    steps = LocalFollowUpSteps(unit_of_work, get_settings(), actor="test")
+    return [steps.close(reference, day) for reference in steps.due_closures()]
+
+
 def crf(number: int, on: dt.date, budgeted: str, actual: str) -> commands.FinancialReport:
     return commands.FinancialReport(on=on, number=number, charges_budgeted=budgeted, charges_actual=actual,
                                     products_budgeted=budgeted, products_actual=actual)
@@ -137,7 +143,7 @@ def test_a_three_year_convention_has_each_year_voted_paid_reported_and_settled_o
     with clock.frozen(D(2026, 1, 1)), unit_of_work() as session:
         sweep.sweep(session, D(2026, 1, 1), get_settings())
     with clock.frozen(D(2026, 1, 1)):
-        assert closure.run_due(unit_of_work, get_settings(), D(2026, 1, 1), actor="test") == []
+        assert close_due(D(2026, 1, 1)) == []
     with unit_of_work() as session:
         grant = get_grant(session, CPO)
         assert grant.stage == "closing"
@@ -146,7 +152,7 @@ def test_a_three_year_convention_has_each_year_voted_paid_reported_and_settled_o
     record(CPO, crf(3, D(2026, 5, 11), "60000.00", "65000.00"))
     record(CPO, commands.FinancialReportChecked(on=D(2026, 6, 1), number=3, eligible_spending="26000.00"))
     with clock.frozen(D(2026, 6, 2)):
-        [line] = closure.run_due(unit_of_work, get_settings(), D(2026, 6, 2), actor="test")
+        [line] = close_due(D(2026, 6, 2))
     assert "2 500,00" in line
     with unit_of_work() as session:
         refund = session.scalars(sa.select(Refund)).one()
