@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import Amendment, AnnualTranche
+from services.facts import Amendment, AnnualTranche
 from tasks.facts import record_amendment, record_tranche
 
 

@@ -15,7 +15,7 @@ from prefect import flow
 from flows.evaluation import grant_evaluation
 from flows.hooks import failure_resolved, notify_authority
 from grantflow import clock
-from services.commands import RefundReceived
+from services.facts import RefundReceived
 from services.follow_up import FollowUpSteps, follow_up
 from tasks.closure import close_grant, find_due_closures, publish_closure
 from tasks.evaluation import find_due_evaluations

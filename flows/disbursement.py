@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import Disbursement
+from services.facts import Disbursement
 from tasks.facts import record_disbursement
 
 

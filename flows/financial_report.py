@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import FinancialReport, FinancialReportChecked
+from services.facts import FinancialReport, FinancialReportChecked
 from tasks.facts import record_financial_report, record_financial_report_check
 
 

@@ -24,7 +24,7 @@ from flows.hooks import failure_resolved, notify_authority
 from flows.naming import SCHEDULED_STEPS, dated
 from grantflow import clock
 from grantflow.settings import get_settings
-from services.commands import PaymentConfirmation
+from services.facts import PaymentConfirmation
 from services.payments import run_payments
 from tasks.payments import PAYMENT_TASKS, notify_authorities, record_payment_confirmation
 

@@ -68,7 +68,7 @@ from domain.money import ZERO, format_amount, format_amount_fr
 from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
 from grantflow.settings import Settings
-from services import commands, financial_reports, grants, journal, mailing, multi_year, obligations
+from services import facts, financial_reports, grants, journal, mailing, multi_year, obligations
 from services.disbursements import eligible_spending, total_paid
 from services.obligations import withdraw_reminders
 from services.payment_results import CLAIMABLE
@@ -284,7 +284,7 @@ def _refund_label(refund: Refund) -> str:
     return text
 
 
-def record_refund(session: Session, grant: Grant, fact: commands.RefundReceived, settings: Settings, *,
+def record_refund(session: Session, grant: Grant, fact: facts.RefundReceived, settings: Settings, *,
                   actor: str) -> Refund:
     """Money received against the titre: partial leaves the rest due; full settles and closes."""
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()

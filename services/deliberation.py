@@ -14,7 +14,7 @@ from domain.deliberation import ADOPTED, REJECTED, Decision, Sitting, Votes, dec
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
 from grantflow.settings import Settings
-from services import acts, commands, conventions, grants, journal
+from services import acts, conventions, facts, grants, journal
 
 
 def latest_outcome(session: Session, grant: Grant) -> str | None:
@@ -22,7 +22,7 @@ def latest_outcome(session: Session, grant: Grant) -> str | None:
     return deliberation.outcome if deliberation else None
 
 
-def record_vote(session: Session, act: Act, vote: commands.Vote, settings: Settings, *,
+def record_vote(session: Session, act: Act, vote: facts.Vote, settings: Settings, *,
                 actor: str) -> Decision:
     previous = acts.latest_vote(session, act)
     if previous is not None and previous.outcome in (ADOPTED, REJECTED):

@@ -52,8 +52,8 @@ from domain.money import check_instalments
 from domain.multi_year import check_years
 from grantflow import clock
 from grantflow.settings import Settings
-from services import acts, bank_changes, commands, conventions, deliberation, journal, journal_anchors, prefecture
-from services.events import apply_act_event, apply_event
+from services import acts, bank_changes, conventions, deliberation, facts, journal, journal_anchors, prefecture
+from services.fact_handlers import apply_act_fact, apply_fact
 
 
 class DossierError(Exception):
@@ -213,7 +213,7 @@ class DurationIn(Model):
 
 
 class InstalmentIn(Model):
-    amount: commands.Amount
+    amount: facts.Amount
     due: dt.date | None = None
     # Or due on a fact: `days` (default 60, loi 2021-875) after it.
     on: Condition | None = None
@@ -258,13 +258,13 @@ class TargetIn(Model):
 
 # A history may also hold a later sitting: the one reconvened after a sitting without quorum.
 DossierEvent = Annotated[
-    typing.Union[commands.Vote, typing.get_args(commands.HistoryEvent)[0]],  # noqa: UP007
+    typing.Union[facts.Vote, typing.get_args(facts.HistoryFact)[0]],  # noqa: UP007
     Field(discriminator="event"),
 ]
 
 
 ActEvent = Annotated[
-    typing.Union[commands.Vote, commands.PrefectureReceipt, commands.ControlRestarted],  # noqa: UP007
+    typing.Union[facts.Vote, facts.PrefectureReceipt, facts.ControlRestarted],  # noqa: UP007
     Field(discriminator="event"),
 ]
 
@@ -289,7 +289,7 @@ class ActIn(Model):
     session: dt.date | None = None
     act_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,15}$")
     # Absent: the act waits for its vote (the deliberation-approval flow).
-    deliberation: commands.Vote | None = None
+    deliberation: facts.Vote | None = None
     history: list[ActEvent] = []
 
     @model_validator(mode="after")
@@ -311,7 +311,7 @@ class GrantIn(Model):
     authority: str
     association: str
     object: str = Field(min_length=1, max_length=MAX_OBJECT)
-    amount: commands.Amount
+    amount: facts.Amount
     duration: DurationIn
     payments: list[InstalmentIn] = Field(min_length=1)
     reports: ReportsIn | None = None
@@ -330,7 +330,7 @@ class GrantIn(Model):
     act: str | None = None
     # Or a vote of its own (an act named after the grant). Neither: the grant is proposed
     # and waits for the council (the deliberation-approval flow).
-    deliberation: commands.Vote | None = None
+    deliberation: facts.Vote | None = None
     history: list[DossierEvent] = []
 
     @model_validator(mode="after")
@@ -600,7 +600,7 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
     return grant
 
 
-def _replay(steps: list[tuple[str, commands.Command]], apply: Callable[[commands.Command], Any], *,
+def _replay(steps: list[tuple[str, facts.Fact]], apply: Callable[[facts.Fact], Any], *,
             source: str, where: str) -> None:
     """Apply facts in order; the first refused names its place in the dossier (`history[2].on`)."""
     for prefix, event in steps:
@@ -611,10 +611,10 @@ def _replay(steps: list[tuple[str, commands.Command]], apply: Callable[[commands
             raise DossierError(_message(source, where, name, violation.value, violation.rule)) from violation
 
 
-def _steps(vote: commands.Vote | None, history: Sequence[commands.Command], first: int) -> list[
-        tuple[str, commands.Command]]:
+def _steps(vote: facts.Vote | None, history: Sequence[facts.Fact], first: int) -> list[
+        tuple[str, facts.Fact]]:
     """The vote (when nothing is applied yet: `first` < 0) and the history events from `first`."""
-    steps: list[tuple[str, commands.Command]] = [("deliberation", vote)] if vote is not None and first < 0 else []
+    steps: list[tuple[str, facts.Fact]] = [("deliberation", vote)] if vote is not None and first < 0 else []
     start = max(first, 0)
     return steps + [(f"history[{index}]", event) for index, event in enumerate(history[start:], start=start)]
 
@@ -622,7 +622,7 @@ def _steps(vote: commands.Vote | None, history: Sequence[commands.Command], firs
 def _apply_history(session: Session, grant: Grant, spec: GrantIn, settings: Settings, *, first: int,
                    source: str, actor: str) -> None:
     _replay(_steps(spec.deliberation, spec.history, first),
-            lambda event: apply_event(session, grant, event, settings, actor=actor),
+            lambda event: apply_fact(session, grant, event, settings, actor=actor),
             source=source, where=spec.reference)
 
 
@@ -683,7 +683,7 @@ def _declare_act(session: Session, spec: ActIn, source: str) -> tuple[Act, int]:
 def _apply_act_history(session: Session, act: Act, spec: ActIn, settings: Settings, *, first: int,
                        source: str, actor: str) -> None:
     _replay(_steps(spec.deliberation, spec.history, first),
-            lambda event: apply_act_event(session, act, event, settings, actor=actor),
+            lambda event: apply_act_fact(session, act, event, settings, actor=actor),
             source=source, where=f"acte {spec.id}")
     act.dossier = spec.model_dump(mode="json", by_alias=True)
 

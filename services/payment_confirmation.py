@@ -10,12 +10,12 @@ from domain.acts import check_paid_after_executoire
 from domain.errors import RuleViolation
 from grantflow import clock
 from grantflow.settings import Settings
-from services import acts, commands
+from services import acts, facts
 from services.payment_results import ORDERED, PAID
 from services.payment_store import lock_grants, mark_paid, transition
 
 
-def confirm_payment(session: Session, grant: Grant, confirmation: commands.PaymentConfirmation, settings: Settings,
+def confirm_payment(session: Session, grant: Grant, confirmation: facts.PaymentConfirmation, settings: Settings,
                     *, actor: str) -> Instalment:
     """The money reached the association: instalment N paid on `paid_on`, its payment
     obligation done. The same confirmation twice changes nothing.

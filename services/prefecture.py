@@ -22,12 +22,12 @@ from domain.deliberation import ADOPTED, QUORUM_FAILED, earliest_reconvened_sess
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
 from grantflow.settings import Settings
-from services import acts, commands, grants, journal, obligations
+from services import acts, facts, grants, journal, obligations
 
 PAPER = "transmis sur papier"
 
 
-def record_receipt(session: Session, act: Act, receipt: commands.PrefectureReceipt, settings: Settings, *,
+def record_receipt(session: Session, act: Act, receipt: facts.PrefectureReceipt, settings: Settings, *,
                    actor: str) -> Act:
     act_id = None if receipt.paper else str(parse_act_id(receipt.act_id or "", field="act_id"))
     members = acts.grants_of(session, act)
@@ -113,7 +113,7 @@ def _not_transmissible(act: Act, deliberation: Deliberation | None) -> str:
 
 
 def _complete_publication(session: Session, members: list[Grant], act: Act, act_id: str | None,
-                          receipt: commands.PrefectureReceipt, settings: Settings, *, actor: str) -> Act:
+                          receipt: facts.PrefectureReceipt, settings: Settings, *, actor: str) -> Act:
     """The same transmission again: nothing, or the publication date now known."""
     if act.act_id != act_id or act.received_on != receipt.received:
         known = act.act_id or PAPER
@@ -145,7 +145,7 @@ def _enforceable(session: Session, grant: Grant, act: Act, settings: Settings, *
     grants.advance(session, grant, act.executoire_on, actor=actor)
 
 
-def restart_control(session: Session, act: Act, restart: commands.ControlRestarted, *, actor: str) -> Act:
+def restart_control(session: Session, act: Act, restart: facts.ControlRestarted, *, actor: str) -> Act:
     if act.received_on is None or act.control_ends_on is None:
         raise RuleViolation("on", restart.on.isoformat(), f"l'acte {act.reference} n'a pas été transmis au préfet")
     if restart.on > act.control_ends_on:

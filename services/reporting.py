@@ -11,10 +11,10 @@ from domain.grant_end import Condition
 from domain.lifecycle import Stage
 from domain.obligations import answer_due
 from grantflow.settings import Settings
-from services import commands, conditions, journal, obligations
+from services import conditions, facts, journal, obligations
 
 
-def record_report(session: Session, grant: Grant, report: commands.ProgressReport, settings: Settings, *,
+def record_report(session: Session, grant: Grant, report: facts.ProgressReport, settings: Settings, *,
                   actor: str) -> Report:
     if grant.stage not in (Stage.ACTIVE.value, Stage.CLOSING.value):
         raise RuleViolation("on", report.on.isoformat(),
@@ -42,7 +42,7 @@ def record_report(session: Session, grant: Grant, report: commands.ProgressRepor
     return row
 
 
-def record_answer(session: Session, grant: Grant, answer: commands.ReportAnswer, settings: Settings, *,
+def record_answer(session: Session, grant: Grant, answer: facts.ReportAnswer, settings: Settings, *,
                   actor: str) -> Report:
     query = sa.select(Report).where(Report.grant_id == grant.id)
     if answer.number is not None:

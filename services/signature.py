@@ -9,10 +9,10 @@ from domain.acts import check_signature_after_receipt
 from domain.errors import RuleViolation
 from domain.grant_end import Condition
 from grantflow.settings import Settings
-from services import acts, commands, conditions, grants, journal, obligations
+from services import acts, conditions, facts, grants, journal, obligations
 
 
-def record_signature(session: Session, grant: Grant, signature: commands.Signature, settings: Settings, *,
+def record_signature(session: Session, grant: Grant, signature: facts.Signature, settings: Settings, *,
                      actor: str) -> Signature:
     existing = session.scalars(
         sa.select(Signature).where(Signature.grant_id == grant.id, Signature.party == signature.party)

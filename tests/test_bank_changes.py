@@ -24,7 +24,7 @@ from grantflow import clock
 from grantflow.cli import main
 from grantflow.settings import get_settings
 from services import bank_changes, mailing, payment_plan, payment_results, payments
-from services.commands import BankDetailsConfirmation
+from services.facts import BankDetailsConfirmation
 from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
 
 OLD_IBAN = "FR7630004000000000001234573"

@@ -19,7 +19,7 @@ from db.models import Event, Grant, Instalment
 from grantflow import clock
 from grantflow.cli import main
 from grantflow.settings import get_settings
-from services import commands
+from services import facts
 from tests.support import INNOSPRINT, REPO, empty_store
 
 BEFORE = """
@@ -27,8 +27,8 @@ BEFORE = """
 - {reference: CASQ-2018-INNOSPRINT, event: signature, party: authority, on: 2019-01-07}
 - {reference: CASQ-2018-INNOSPRINT, event: report, on: 2019-02-01, indicators: {projects_supported: 4}}
 """
-REPORT_3 = commands.ProgressReport(on=dt.date(2019, 6, 5), number=3,
-                                   indicators=commands.Indicators(projects_supported=9, sessions_held=2))
+REPORT_3 = facts.ProgressReport(on=dt.date(2019, 6, 5), number=3,
+                                   indicators=facts.Indicators(projects_supported=9, sessions_held=2))
 # The instalment is due on Friday 31/05/2019; report n°2 (due 12/04) is reminded late, report
 # n°3 comes on 05/06, the mid-term evaluation is due on 12/06.
 START, UNTIL = dt.date(2019, 5, 30), dt.date(2019, 6, 12)

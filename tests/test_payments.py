@@ -28,7 +28,7 @@ from grantflow import settings as settings_module
 from grantflow.settings import get_settings
 from services import payment_confirmation, payment_plan, payment_results, payments
 from services.payment_results import ProblemKind
-from services.commands import PaymentConfirmation
+from services.facts import PaymentConfirmation
 from services.dossier import DossierError, load_files
 from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
 
