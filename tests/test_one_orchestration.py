@@ -1,38 +1,78 @@
 """`grantflow simulate` and the Prefect flows run one orchestration (issue 15).
 
-The same Innosprint dossier is played twice over the days where its payment, a report,
-the overdue marks and the mid-term evaluation fall: once by `simulate` (plain calls), once
-by the flows the deployments run (daily-sweep, payment-run, report-received: Prefect
-tasks and subflows). The journals (each event's grant, kind, business date and payload,
-run ids aside) and the treasury's orders must be the same.
+A dossier is played twice over the days where its payments, facts, overdue marks and an
+evaluation fall: once by `simulate` (plain calls), once by the flows the deployments run
+(daily-sweep, payment-run on working days, the flows that record facts: Prefect tasks and
+subflows). The journals (each event's grant, kind, business date and payload, run ids
+aside) and the treasury's orders must be the same. The days before the window are played
+by `simulate` in both, from the same facts.
 """
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+import yaml
 
 from db.models import Event, Grant, Instalment
 from grantflow import clock
 from grantflow.cli import main
 from grantflow.settings import get_settings
 from services import facts
-from tests.support import INNOSPRINT, REPO, empty_store
+from tests.support import EXAMPLES, INNOSPRINT, VAL_FOUGERE, empty_store
 
-BEFORE = """
-- {reference: CASQ-2018-INNOSPRINT, event: signature, party: association, on: 2018-12-20}
-- {reference: CASQ-2018-INNOSPRINT, event: signature, party: authority, on: 2019-01-07}
-- {reference: CASQ-2018-INNOSPRINT, event: report, on: 2019-02-01, indicators: {projects_supported: 4}}
-"""
-REPORT_3 = facts.ProgressReport(on=dt.date(2019, 6, 5), number=3,
-                                   indicators=facts.Indicators(projects_supported=9, sessions_held=2))
-# The instalment is due on Friday 31/05/2019; report n°2 (due 12/04) is reminded late, report
-# n°3 comes on 05/06, the mid-term evaluation is due on 12/06.
-START, UNTIL = dt.date(2019, 5, 30), dt.date(2019, 6, 12)
 RUN_IDS = {"batch_id"}  # one bank batch per run: "simulation-YYYYMMDD", or the flow run's id
+LUDO, FETES, TENNIS = VAL_FOUGERE
+
+
+@dataclass(frozen=True)
+class Case:
+    dossier: str
+    before: list[tuple[str, facts.Fact]]
+    start: dt.date
+    until: dt.date
+    window: list[tuple[str, facts.Fact]]
+    kinds: set[str]  # what the window must at least journal, so that the comparison means something
+
+
+CASES = {
+    # The instalment is due on Friday 31/05/2019; report n°2 (due 12/04) is reminded late,
+    # report n°3 comes on 05/06, the mid-term evaluation is due on 12/06.
+    "innosprint": Case(
+        "casq-innosprint.yaml",
+        [(INNOSPRINT, facts.Signature(party="association", on=dt.date(2018, 12, 20))),
+         (INNOSPRINT, facts.Signature(party="authority", on=dt.date(2019, 1, 7))),
+         (INNOSPRINT, facts.ProgressReport(on=dt.date(2019, 2, 1),
+                                           indicators=facts.Indicators(projects_supported=4)))],
+        dt.date(2019, 5, 30), dt.date(2019, 6, 12),
+        [(INNOSPRINT, facts.ProgressReport(on=dt.date(2019, 6, 5), number=3,
+                                           indicators=facts.Indicators(projects_supported=9, sessions_held=2)))],
+        {"payment_claimed", "payment_ordered", "report", "evaluation"}),
+    # Seed 003: the ludothèque's acompte, due on its signatures, ordered on Wednesday 29/03/2023
+    # and confirmed on 31/03; the two small grants ordered on Monday 03/04/2023.
+    "val-fougere": Case(
+        "val-fougere-fonctionnement-2023.yaml",
+        [(LUDO, facts.Signature(party="association", on=dt.date(2023, 2, 20))),
+         (LUDO, facts.Signature(party="authority", on=dt.date(2023, 2, 27)))],
+        dt.date(2023, 3, 28), dt.date(2023, 4, 4),
+        [(LUDO, facts.PaymentConfirmation(number=1, paid_on=dt.date(2023, 3, 31)))],
+        {"payment_ordered", "payment"}),
+}
+
+
+def facts_file(path: Path, recorded: list[tuple[str, facts.Fact]]) -> Path:
+    path.write_text(yaml.safe_dump([{"reference": reference, **fact.model_dump(mode="json", by_alias=True)}
+                                    for reference, fact in recorded]), encoding="utf-8")
+    return path
+
+
+def fact_date(fact: facts.Fact) -> dt.date:
+    return getattr(fact, "on", None) or fact.paid_on  # type: ignore[attr-defined]
 
 
 def instalment_keys(store: Any) -> dict[str, str]:
@@ -65,41 +105,53 @@ def treasury_orders(store: Any) -> list[tuple[Any, ...]]:
     return sorted((keys[key], *rest) for key, *rest in rows)
 
 
-def load_and_play_until_the_window(tmp_path: Path) -> None:
-    assert main(["load", str(REPO / "examples" / "casq-innosprint.yaml")]) == 0
-    before = tmp_path / "before.yaml"
-    before.write_text(BEFORE, encoding="utf-8")
-    assert main(["simulate", "--until", (START - dt.timedelta(days=1)).isoformat(), "--events", str(before)]) == 0
+def load_and_play_until_the_window(case: Case, tmp_path: Path) -> None:
+    assert main(["load", str(EXAMPLES / case.dossier)]) == 0
+    before = facts_file(tmp_path / "before.yaml", case.before)
+    until = case.start - dt.timedelta(days=1)
+    assert main(["simulate", "--until", until.isoformat(), "--events", str(before)]) == 0
 
 
-def test_simulate_and_the_flows_write_the_same_journal_and_order_the_same_transfers(
-        prefect_server, store, tmp_path, capsys):
-    from flows.payment import payment_run
+def record_with_its_flow(reference: str, fact: facts.Fact) -> None:
+    from flows.payment import payment_confirmation
     from flows.reporting import report_received
+
+    if isinstance(fact, facts.ProgressReport):
+        report_received(reference, fact)
+    elif isinstance(fact, facts.PaymentConfirmation):
+        payment_confirmation(reference, fact)
+    else:  # pragma: no cover - a case with another fact names its flow here
+        raise AssertionError(f"pas de flux pour {fact!r}")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_simulate_and_the_flows_write_the_same_journal_and_order_the_same_transfers(
+        name, prefect_server, store, tmp_path, capsys):
+    from flows.payment import payment_run
     from flows.sweep import daily_sweep
 
-    load_and_play_until_the_window(tmp_path)
-    window = tmp_path / "window.yaml"
-    window.write_text(f"- {{reference: {INNOSPRINT}, event: report, on: 2019-06-05, number: 3, "
-                      "indicators: {projects_supported: 9, sessions_held: 2}}\n", encoding="utf-8")
-    assert main(["simulate", "--until", UNTIL.isoformat(), "--events", str(window)]) == 0
+    case = CASES[name]
+    load_and_play_until_the_window(case, tmp_path)
+    window = facts_file(tmp_path / "window.yaml", case.window)
+    assert main(["simulate", "--until", case.until.isoformat(), "--events", str(window)]) == 0
     simulated, simulated_orders = journal(store), treasury_orders(store)
 
     empty_store(store.engine)
     get_settings().treasury_path.unlink()
-    load_and_play_until_the_window(tmp_path)
-    day = START
-    while day <= UNTIL:
+    load_and_play_until_the_window(case, tmp_path)
+    day = case.start
+    while day <= case.until:
         with clock.frozen(day):
-            if day == REPORT_3.on:
-                report_received(INNOSPRINT, REPORT_3)
+            for reference, fact in case.window:
+                if fact_date(fact) == day:
+                    record_with_its_flow(reference, fact)
             daily_sweep(business_date=day)
             if day.weekday() < 5:  # the payment-run deployment's schedule: working days
                 payment_run(business_date=day)
         day += dt.timedelta(days=1)
     capsys.readouterr()
 
-    kinds = {kind for _, day, kind, _ in simulated if day >= START.isoformat()}
-    assert {"payment_claimed", "payment_ordered", "report", "evaluation"} <= kinds, kinds
+    window_kinds = {kind for _, on, kind, _ in simulated if on >= case.start.isoformat()}
+    assert case.kinds <= window_kinds, window_kinds
     assert journal(store) == simulated
-    assert len(simulated_orders) == 1 and treasury_orders(store) == simulated_orders
+    assert simulated_orders and treasury_orders(store) == simulated_orders
