@@ -26,7 +26,8 @@ from grantflow import clock
 from grantflow.settings import get_settings
 from services.facts import PaymentConfirmation
 from services.payments import run_payments
-from tasks.payments import PAYMENT_TASKS, notify_authorities, record_payment_confirmation
+from tasks.facts import record_payment_confirmation
+from tasks.payments import PAYMENT_TASKS, notify_authorities
 
 
 def _grant_payment_name() -> str:

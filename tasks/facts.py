@@ -79,6 +79,7 @@ record_control_restart = record_act_fact.with_options(name="enregistrer la relan
 record_signature = record_fact.with_options(name="enregistrer une signature de la convention")
 record_report = record_fact.with_options(name="enregistrer un compte rendu")
 record_report_answer = record_fact.with_options(name="enregistrer la réponse à un compte rendu")
+record_payment_confirmation = record_fact.with_options(name="enregistrer la confirmation de paiement du Trésor")
 record_disbursement = record_fact.with_options(name="enregistrer un versement à un porteur de projet")
 record_refund = record_fact.with_options(name="enregistrer un reversement reçu")
 record_amendment = record_fact.with_options(name="enregistrer un avenant")

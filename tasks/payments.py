@@ -25,7 +25,6 @@ from services import failure_notices
 from services.grants import get_grant
 from services.payment_results import FAILED, PAID, REJECTED, Answer, Plan, Problem
 from services.payments import LocalPaymentSteps, PaymentSteps
-from tasks.facts import record_fact
 from tasks.runtime import actor, label_run
 
 RETRY_DELAYS = [1, 2, 4]  # seconds: 3 retries, doubling
@@ -134,5 +133,3 @@ def notify_authorities(problems: list[Problem], run_id: str, flow_name: str, run
     with unit_of_work() as session:
         return failure_notices.tell_of_payment_problems(session, problems, run_id, flow_name, run_name)
 
-
-record_payment_confirmation = record_fact.with_options(name="enregistrer la confirmation de paiement du Trésor")
