@@ -49,12 +49,15 @@ def follow_up(steps: FollowUpSteps, day: dt.date, limit: int | None = None) -> F
     """At most `limit` of each (None: all); the rest, if any, on the next day."""
     done = FollowUp()
     for reference, name in steps.due_evaluations(day, limit):
-        said = steps.evaluate(reference, name, day)
-        (done.evaluations.append(said) if said is not None
-         else done.failed.append(f"évaluation {name} {reference}"))
+        if (said := steps.evaluate(reference, name, day)) is not None:
+            done.evaluations.append(said)
+        else:
+            done.failed.append(f"évaluation {name} {reference}")
     for reference in steps.due_closures(limit):
-        said = steps.close(reference, day)
-        done.closures.append(said) if said is not None else done.failed.append(f"clôture {reference}")
+        if (said := steps.close(reference, day)) is not None:
+            done.closures.append(said)
+        else:
+            done.failed.append(f"clôture {reference}")
     return done
 
 
