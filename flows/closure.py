@@ -12,9 +12,9 @@ from typing import Any
 
 from prefect import flow
 
+from core import clock
 from flows.evaluation import grant_evaluation
 from flows.hooks import failure_resolved, notify_authority
-from grantflow import clock
 from services.facts import RefundReceived
 from services.follow_up import FollowUpSteps, follow_up
 from tasks.closure import close_grant, find_due_closures, publish_closure

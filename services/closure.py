@@ -48,6 +48,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import ConventionYear, FinancialReport, Grant, Instalment, Obligation, Refund
 from domain import labels
 from domain.calendar import format_date_fr
@@ -67,7 +68,6 @@ from domain.lifecycle import MONEY_SENT, InstalmentStatus, Stage, check_instalme
 from domain.money import ZERO, format_amount, format_amount_fr
 from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
-from grantflow.settings import Settings
 from services import facts, financial_reports, grants, journal, mailing, multi_year, obligations
 from services.disbursements import eligible_spending, total_paid
 from services.obligations import withdraw_reminders

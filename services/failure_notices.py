@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from core import clock
 from db.models import Grant
-from grantflow import clock
 from services import mailing
 from services.grants import get_grant
 from services.payment_results import Problem, ProblemKind

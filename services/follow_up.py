@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from domain import labels
-from grantflow.settings import Settings
 from services import closure, evaluation
 from services.grants import get_grant
 

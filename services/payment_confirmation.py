@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Grant, Instalment
 from domain.acts import check_paid_after_executoire
 from domain.errors import RuleViolation
-from grantflow import clock
-from grantflow.settings import Settings
 from services import acts, facts
 from services.payment_results import ORDERED, PAID
 from services.payment_store import lock_grants, mark_paid, transition

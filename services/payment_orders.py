@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Authority, Grant, Instalment
 from db.session import is_postgresql
 from domain.calendar import next_target2_day
 from domain.lifecycle import check_instalment_transition
 from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnavailable
-from grantflow.settings import Settings
-from grantflow.wiring import bank_gateway
+from gateways.wiring import bank_gateway
 from services import journal
 from services.payment_results import CLAIMABLE, FAILED, ORDERED, Answer, answer_of
 from services.payment_store import (

@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Authority, Grant, Instalment
 from domain import identifiers
 from domain.errors import RuleViolation
 from domain.lifecycle import PAYMENT_STOPS, Stage, check_payment_allowed
-from grantflow.settings import Settings
 from services import acts, bank_changes, conditions
 from services.grants import facts_of, get_grant
 from services.payment_results import CLAIMABLE, SCHEDULED, Plan, Problem, ProblemKind, answer_of

@@ -13,9 +13,9 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Grant, Instalment
-from grantflow.settings import Settings
-from grantflow.wiring import bank_gateway
+from gateways.wiring import bank_gateway
 from services.payment_orders import GatewayFor
 from services.payment_results import FAILED, ORDERED, Answer, answer_of
 from services.payment_store import grants_by_id, journal_event, lock_grants, record_outcome, transition

@@ -9,10 +9,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
 from db.models import Grant, Instalment
 from domain.lifecycle import InstalmentStatus, Stage, check_instalment_transition
 from gateways.bank import OrderOutcome
-from grantflow import clock
 from services import journal, obligations
 from services.grants import advance
 from services.payment_results import ORDERED, PAID, REJECTED, Answer, answer_of

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from grantflow.settings import Settings
-from grantflow.wiring import bank_gateway
+from core.settings import Settings
+from gateways.wiring import bank_gateway
 from services import payment_orders, payment_plan, payment_recovery
 from services.payment_orders import GatewayFor
 from services.payment_results import Answer, PaymentReport, Plan, Problem, ProblemKind

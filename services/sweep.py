@@ -52,12 +52,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import OPEN_OBLIGATION, SweepRun
 from db.types import Instant
 from domain.lifecycle import Stage
 from domain.obligations import DUE, ReminderPolicy, reminder_schedule
-from grantflow import clock
-from grantflow.settings import Settings
 from services import journal_sql
 from services.journal import canonical
 from services.journal_sql import Dialect

@@ -17,10 +17,10 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import task_run
 from prefect.states import State
 
+from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from gateways.bank import TreasuryUnavailable
-from grantflow.settings import get_settings
 from services import failure_notices
 from services.grants import get_grant
 from services.payment_results import FAILED, PAID, REJECTED, Answer, Plan, Problem

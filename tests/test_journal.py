@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.settings import get_settings
 from db.models import Event, Grant
 from db.session import unit_of_work
 from grantflow.cli import main
-from grantflow.settings import get_settings
 from services import journal
 from services.journal_key import journal_key
 from tests.support import VAL_FOUGERE
@@ -168,8 +168,8 @@ def test_anchoring_again_writes_only_what_changed(loaded, capsys):
 def record_signature() -> None:
     import datetime as dt
 
-    from services.facts import Signature
     from services.fact_handlers import apply_fact
+    from services.facts import Signature
     from services.grants import get_grant
 
     with unit_of_work() as session:
@@ -218,9 +218,9 @@ def test_the_chain_holds_across_later_transactions(loaded, capsys):
     """A later fact appends to the chain where it stopped; a no-op reload writes nothing."""
     import datetime as dt
 
-    from grantflow.settings import get_settings
-    from services.facts import Signature
+    from core.settings import get_settings
     from services.fact_handlers import apply_fact
+    from services.facts import Signature
     from services.grants import get_grant
 
     before = len(events_by_grant(loaded.engine)[CASQ])

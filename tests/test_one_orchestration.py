@@ -19,10 +19,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core.settings import get_settings
 from db.models import Event, Grant, Instalment
-from grantflow import clock
 from grantflow.cli import main
-from grantflow.settings import get_settings
 from services import facts
 from tests.support import EXAMPLES, INNOSPRINT, VAL_FOUGERE, empty_store
 

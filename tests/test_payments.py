@@ -20,16 +20,16 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core import settings as settings_module
+from core.settings import get_settings
 from db.models import Association, Authority, Grant, Instalment, Message, Obligation
 from db.session import unit_of_work
 from gateways.bank import FaultPlan, SimulatedTreasury
-from grantflow import clock
-from grantflow import settings as settings_module
-from grantflow.settings import get_settings
 from services import payment_confirmation, payment_plan, payment_results, payments
-from services.payment_results import ProblemKind
-from services.facts import PaymentConfirmation
 from services.dossier import DossierError, load_files
+from services.facts import PaymentConfirmation
+from services.payment_results import ProblemKind
 from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
 
 PAYDAY = dt.date(2019, 5, 31)  # art. 4.1: "au plus tard en Mai 2019"
