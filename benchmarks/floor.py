@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from core.settings import get_settings
 from db.types import Instant
-from services.journal import GENESIS, _canonical
+from services.journal import GENESIS, canonical
 from services.journal_key import journal_key
 from services.journal_sql import padded_keys
 
@@ -165,7 +165,7 @@ reached AS (
 def floor_sweep(connection: sa.Connection, day: dt.date, at: dt.datetime, actor: str, *,
                 bounded: bool = False) -> dict[str, object]:
     """Run a floor statement in the connection's transaction; return its summary."""
-    head = ",".join(_canonical(v) for v in (at.astimezone(dt.timezone.utc).isoformat(), at.date().isoformat(), actor))
+    head = ",".join(canonical(v) for v in (at.astimezone(dt.timezone.utc).isoformat(), at.date().isoformat(), actor))
     ipad, opad = padded_keys(journal_key(get_settings()))
     params: dict[str, object] = {"day": day, "at": at, "actor": actor, "head": head, "genesis": GENESIS,
                                  "key_ipad": ipad, "key_opad": opad}

@@ -197,7 +197,7 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     ),
     DeploymentSpec(
         name="refund-received",
-        entrypoint="flows/disbursement.py:refund_received",
+        entrypoint="flows/closure.py:refund_received",
         description=("Saisie d'un reversement reçu au titre de recette : un paiement partiel laisse le reste "
                      "dû, le paiement complet solde le titre et clôt la subvention. " + _FORM),
         tags=("saisie", "reversement", "clôture"),

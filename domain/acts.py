@@ -171,6 +171,16 @@ def check_control_restart(restarted_on: date, received_on: date | None, control_
                             "(CGCT L2131-6 : deux mois après la réception)")
 
 
+def check_paid_after_executoire(paid_on: date, executoire: date | None, field: str = "paid_on") -> None:
+    """No payment before the act granting it is exécutoire (CGCT L2131-1): a confirmation
+    dated earlier is a mistaken date, refused with both dates."""
+    if executoire is None or paid_on < executoire:
+        since = f"le {format_date_fr(executoire)}" if executoire is not None else "pas encore"
+        raise RuleViolation(field, paid_on.isoformat(),
+                            f"paiement antérieur au caractère exécutoire de l'acte (exécutoire {since}, "
+                            "CGCT L2131-1) : vérifier la date du paiement")
+
+
 def check_signature_after_receipt(signed_on: date, received_on: date | None, field: str = "signature.on") -> None:
     """No convention signed before the prefect received the authorising deliberation:
     the president had no enforceable authority to sign (CE avis 10/06/1996, CGCT L2131-1)."""

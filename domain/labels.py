@@ -52,7 +52,7 @@ REFUND_STATUSES = {
     "waived": "non réclamé",
 }
 
-# The facts an operator or a dossier records (services/commands.py), as nouns.
+# The facts an operator or a dossier records (services/facts.py), as nouns.
 FACTS = {
     "vote": "vote",
     "prefecture_receipt": "accusé de réception de la préfecture",

@@ -7,8 +7,8 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import Amendment, AnnualTranche
-from tasks.closure import record_amendment, record_tranche
+from services.facts import Amendment, AnnualTranche
+from tasks.facts import record_amendment, record_tranche
 
 
 @flow(name="grant-amendment", on_failure=[notify_authority], on_completion=[failure_resolved],

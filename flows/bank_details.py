@@ -5,7 +5,7 @@ from typing import Any
 
 from prefect import flow
 
-from services.commands import BankDetailsConfirmation
+from services.facts import BankDetailsConfirmation
 from tasks.facts import confirm_bank_change
 
 

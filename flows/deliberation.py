@@ -8,7 +8,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import VoteForm
+from services.facts import VoteForm
 from tasks.facts import record_vote
 
 ActReference = Annotated[str, Field(title="Acte (sa référence, ou celle d'une subvention votée seule)")]

@@ -1,5 +1,5 @@
 """The money of a convention as the association reports it: what it redistributed to
-project holders, and what it refunds against a titre de recette."""
+project holders (the refund it makes against a titre de recette is in flows/closure.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +7,8 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import Disbursement, RefundReceived
-from tasks.closure import record_disbursement, record_refund
+from services.facts import Disbursement
+from tasks.facts import record_disbursement
 
 
 @flow(name="disbursement-recorded", on_failure=[notify_authority], on_completion=[failure_resolved],
@@ -19,10 +19,3 @@ from tasks.closure import record_disbursement, record_refund
 def disbursement_recorded(reference: str, disbursement: Disbursement) -> dict[str, Any]:
     return record_disbursement(reference, disbursement)
 
-
-@flow(name="refund-received", on_failure=[notify_authority], on_completion=[failure_resolved],
-      flow_run_name="reversement {reference}",
-      description="Enregistre un reversement reçu au titre de recette : un reversement partiel laisse le reste "
-                  "dû (les relances continuent) ; le paiement complet solde le titre et clôt la subvention.")
-def refund_received(reference: str, refund: RefundReceived) -> dict[str, Any]:
-    return record_refund(reference, refund)

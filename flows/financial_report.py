@@ -7,8 +7,8 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import FinancialReport, FinancialReportChecked
-from tasks.closure import record_financial_report, record_financial_report_check
+from services.facts import FinancialReport, FinancialReportChecked
+from tasks.facts import record_financial_report, record_financial_report_check
 
 
 @flow(name="financial-report-received", on_failure=[notify_authority], on_completion=[failure_resolved],

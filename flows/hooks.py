@@ -11,7 +11,7 @@ from core import clock
 from db.models import Grant
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from services import acts, mailing
+from services import acts, failure_notices, mailing
 from services.grants import get_grant
 
 logger = get_logger("grantflow.hooks")
@@ -38,11 +38,8 @@ def notify_authority(flow: Flow, flow_run: FlowRun, state: State) -> None:
         return
     try:
         with unit_of_work() as session:
-            grant = _grant_to_tell(session, reference)
-            mailing.queue(session, grant, "run_failed", f"run-failed:{flow_run.id}", {
-                "flow_name": flow.name, "run_name": flow_run.name, "reason": failure_reason(state),
-                "failed_on": clock.today().isoformat(),
-            }, day=clock.today(), to_authority=True)
+            failure_notices.tell_authority(session, _grant_to_tell(session, reference), f"run-failed:{flow_run.id}",
+                                           flow_name=flow.name, run_name=flow_run.name, reason=failure_reason(state))
     except RuleViolation:
         logger.warning("Échec de %s : subvention ou acte %r inconnu, personne à prévenir", flow_run.name, reference)
 

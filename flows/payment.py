@@ -1,9 +1,10 @@
 """Stage 4: paying the grant, instalment by instalment, exactly once (DOMAIN.md §4).
 
-A payment reads like the procedure: find the orders a crashed run left without an answer
-and ask the bank about them; check the conditions (act exécutoire, convention signed,
-SIRET, bank details); reserve the instalments; order the transfers with their
-idempotency keys and record the treasury's answers. A refused condition or a rejection
+A payment reads like the procedure (services/payments.py, `run_payments`, the same run as
+`grantflow simulate`, here with each step a Prefect task): find the orders a crashed run
+left without an answer and ask the bank about them; check the conditions (act exécutoire,
+convention signed, SIRET, bank details); reserve the instalments; order the transfers
+with their idempotency keys and record the treasury's answers. A refused condition or a rejection
 fails the run with a French message naming the grant, the instalment and the reason,
 after the state was recorded; the run can then be rerun as it is (Prefect UI: "Retry",
 or the deployment run again with the same parameters): what was ordered or paid stays as
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -24,16 +24,12 @@ from core.settings import get_settings
 from domain.calendar import format_date_fr
 from flows.hooks import failure_resolved, notify_authority
 from flows.naming import SCHEDULED_STEPS, dated
-from services.commands import PaymentConfirmation
-from services.payments import PaymentRunFailed, Problem, chunks, problem_of
+from services.facts import PaymentConfirmation
+from services.payments import run_payments
+from tasks.facts import record_payment_confirmation
 from tasks.payments import (
-    check_payment_conditions,
-    claim_instalments,
+    PAYMENT_TASKS,
     notify_authorities,
-    order_transfers,
-    record_payment_confirmation,
-    record_technical_failure,
-    resolve_unanswered_orders,
 )
 
 
@@ -51,35 +47,17 @@ def batch_id() -> str:
 
 
 def _pay(business_date: dt.date, reference: str | None = None, number: int | None = None) -> dict[str, Any]:
-    logger = get_run_logger()
     batch = batch_id()
-    recovered = resolve_unanswered_orders(reference, business_date)
-    plan = check_payment_conditions(business_date, reference, number)
-    problems: list[Problem] = list(plan["problems"])
-    claimed: list[int] = []
-    for chunk in chunks(plan["ready"], get_settings().payment_claim_batch):
-        claimed += claim_instalments(chunk, batch)
-    answers: list[dict[str, Any]] = []
-    if claimed:
-        try:
-            answers = order_transfers(claimed, batch, business_date)
-        except Exception as error:  # retries exhausted, or an order the bank's format refuses
-            reason = str(error) or type(error).__name__
-            for failed in record_technical_failure(claimed, batch, reason):
-                problems.append(Problem(failed["reference"], failed["number"], Decimal(failed["amount"]),
-                                        "technique", reason))
-    problems += [p for a in answers
-                 if (p := problem_of(a["reference"], a["number"], Decimal(a["amount"]), a["status"], a["reason"]))]
-    ordered = [a for a in answers if a["status"] in ("ordered", "paid")]
-    logger.info("remise %s du %s : %d versement(s) ordonné(s), %d réponse(s) retrouvée(s), %d en échec",
-                batch, format_date_fr(business_date), len(ordered), len(recovered), len(problems))
-    if problems:
-        if reference is None:  # a grant's own run tells its authority through its on_failure hook
-            notify_authorities(problems, batch, flow_run.get_flow_name() or "payment-run",
-                               flow_run.get_name() or batch)
-        raise PaymentRunFailed(problems, ordered=len(ordered))
-    return {"business_date": business_date.isoformat(), "batch_id": batch, "recovered": recovered,
-            "ordered": ordered, "settled": plan["settled"], "waiting": plan["waiting"]}
+    report = run_payments(PAYMENT_TASKS, business_date, batch, claim_batch=get_settings().payment_claim_batch,
+                          reference=reference, number=number)
+    get_run_logger().info("remise %s du %s : %d versement(s) ordonné(s), %d réponse(s) retrouvée(s), %d en échec",
+                          batch, format_date_fr(business_date), len(report.ordered), len(report.recovered),
+                          len(report.problems))
+    if report.problems and reference is None:  # a grant's own run tells its authority through its on_failure hook
+        notify_authorities(report.problems, batch, flow_run.get_flow_name() or "payment-run",
+                           flow_run.get_name() or batch)
+    report.raise_for_problems()
+    return report.as_dict()
 
 
 @flow(name="grant-payment", flow_run_name=_grant_payment_name,

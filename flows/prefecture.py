@@ -8,7 +8,7 @@ from prefect import flow
 
 from flows.deliberation import ActReference
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import ControlRestarted, PrefectureReceipt
+from services.facts import ControlRestarted, PrefectureReceipt
 from tasks.facts import record_control_restart, record_receipt
 
 

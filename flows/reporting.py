@@ -6,7 +6,7 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import ProgressReport, ReportAnswer
+from services.facts import ProgressReport, ReportAnswer
 from tasks.facts import record_report, record_report_answer
 
 

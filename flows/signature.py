@@ -6,7 +6,7 @@ from typing import Any
 from prefect import flow
 
 from flows.hooks import failure_resolved, notify_authority
-from services.commands import Signature
+from services.facts import Signature
 from tasks.facts import record_signature
 
 

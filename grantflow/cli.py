@@ -22,6 +22,7 @@ from services import (
     annex,
     audit,
     dossier_messages,
+    follow_up,
     journal_anchors,
     opendata,
     payments,
@@ -35,7 +36,7 @@ def daily_jobs() -> list[simulation.DailyJob]:
     """What the scheduled deployments do each day besides the sweep, in the same order."""
     settings = get_settings()
     return [payments.daily_payments(unit_of_work, settings),
-            simulation.evaluations_and_closures(unit_of_work, settings)]
+            follow_up.daily_follow_up(unit_of_work, settings)]
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from db.models import (
 )
 from domain.calendar import add_months
 from domain.convention import convention_period
-from services.journal import GENESIS, KEYED, _canonical, event_hash
+from services.journal import GENESIS, KEYED, canonical, event_hash
 from services.journal_key import journal_key
 
 # Valid in form, obviously fictitious: SIREN 999000003, SIRET 99954321800013.
@@ -138,7 +138,7 @@ def _chained(grant_id: int, history: Sequence[tuple[dt.date, str, dict[str, Any]
     key = journal_key(get_settings())
     for seq, (day, kind, payload) in enumerate(history, start=1):
         at = dt.datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC)  # 09:00 or 10:00 in Paris
-        payload = json.loads(_canonical(payload))
+        payload = json.loads(canonical(payload))
         digest = event_hash(grant_id=grant_id, seq=seq, at=at, business_date=day, actor=ACTOR, kind=kind,
                             payload=payload, prev_hash=prev_hash, key=key)
         rows.append(dict(grant_id=grant_id, seq=seq, at=at, business_date=day, actor=ACTOR, kind=kind,

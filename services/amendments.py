@@ -39,7 +39,7 @@ from domain.convention import convention_required
 from domain.errors import RuleViolation
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import ZERO, check_instalments, format_amount, format_amount_fr
-from services import commands, journal, obligations
+from services import facts, journal, obligations
 
 AMENDABLE_STAGES = (Stage.SIGNATURE.value, Stage.ACTIVE.value)
 OPEN = ("pending", "overdue")
@@ -61,7 +61,7 @@ def _obligation(session: Session, grant: Grant, kind: str, number: int) -> Oblig
                                                        Obligation.number == number)).one_or_none()
 
 
-def add_instalments(session: Session, grant: Grant, specs: list[commands.AmendmentInstalment], decided_on: dt.date,
+def add_instalments(session: Session, grant: Grant, specs: list[facts.AmendmentInstalment], decided_on: dt.date,
                     settings: Settings) -> list[dict[str, Any]]:
     """Instalments added to a convention after its vote (an avenant, a CPO's year), numbered
     after the others, each with its payment obligation; without a date, 60 days after the decision."""
@@ -81,7 +81,7 @@ def add_instalments(session: Session, grant: Grant, specs: list[commands.Amendme
     return added
 
 
-def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, settings: Settings, *,
+def record_amendment(session: Session, grant: Grant, fact: facts.Amendment, settings: Settings, *,
                      actor: str) -> dict[str, Any]:
     previous = _previous(session, grant)
     for payload in previous:
@@ -118,7 +118,7 @@ def record_amendment(session: Session, grant: Grant, fact: commands.Amendment, s
                             "des échéances sont données sans montant supplémentaire (extra_amount)")
     extra_instalments = []
     if fact.extra_amount:
-        extra_instalments = fact.instalments or [commands.AmendmentInstalment(amount=fact.extra_amount)]
+        extra_instalments = fact.instalments or [facts.AmendmentInstalment(amount=fact.extra_amount)]
         check_instalments([i.amount for i in extra_instalments], fact.extra_amount, field="instalments")
         for index, instalment in enumerate(extra_instalments):
             if instalment.due is not None and instalment.due < fact.on:

@@ -40,8 +40,6 @@ two-month period to contest it (CGCT L1617-5) is journaled with it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -69,9 +67,8 @@ from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
 from services import financial_reports, grants, journal, mailing, multi_year, obligations
 from services.disbursements import eligible_spending, total_paid
-from services.grants import get_grant
 from services.obligations import withdraw_reminders
-from services.payments import CLAIMABLE
+from services.payment_results import CLAIMABLE
 from services.refunds import DUE, WAIVED, grounds_text, next_titre_number, refund_label, years_text
 
 
@@ -260,15 +257,3 @@ def due_closures(session: Session, *, limit: int | None = None) -> list[str]:
         query = query.limit(limit)
     return list(session.scalars(query))
 
-
-def run_due(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: Settings, day: dt.date, *,
-            actor: str, limit: int | None = None) -> list[str]:
-    """Every closure to compute on `day`, each in its own transaction (the simulation's daily job)."""
-    with unit_of_work() as session:
-        due = due_closures(session, limit=limit)
-    lines = []
-    for reference in due:
-        with unit_of_work() as session:
-            outcome = close(session, get_grant(session, reference, for_update=True), settings, day=day, actor=actor)
-        lines.append(f"{reference} : clôture, {outcome.message} ({labels.stage_move(outcome.stage, outcome.stage)})")
-    return lines

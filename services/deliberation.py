@@ -15,10 +15,10 @@ from domain.calendar import format_date_fr
 from domain.deliberation import ADOPTED, REJECTED, Decision, Sitting, Votes, decide
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
-from services import acts, commands, conventions, grants, journal
+from services import acts, conventions, facts, grants, journal
 
 
-def record_vote(session: Session, act: Act, vote: commands.Vote, settings: Settings, *,
+def record_vote(session: Session, act: Act, vote: facts.Vote, settings: Settings, *,
                 actor: str) -> Decision:
     previous = acts.latest_vote(session, act)
     if previous is not None and previous.outcome in (ADOPTED, REJECTED):

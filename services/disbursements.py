@@ -31,7 +31,7 @@ from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import ZERO, format_amount_fr
-from services import commands, journal
+from services import facts, journal
 
 RECORDING_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value)
 
@@ -62,7 +62,7 @@ def total_paid(session: Session, grant: Grant, *, until: dt.date | None = None) 
     return Decimal(session.scalar(query) or 0).quantize(Decimal("0.01"))
 
 
-def record_disbursement(session: Session, grant: Grant, fact: commands.Disbursement, settings: Settings, *,
+def record_disbursement(session: Session, grant: Grant, fact: facts.Disbursement, settings: Settings, *,
                         actor: str) -> Disbursement:
     beneficiary = fact.beneficiary.strip()
     if not beneficiary:

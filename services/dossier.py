@@ -34,11 +34,11 @@ from domain.grant_end import (
 )
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
-from services import acts, bank_changes, commands, conventions, deliberation, journal, journal_anchors, prefecture
+from services import acts, bank_changes, conventions, deliberation, facts, journal, journal_anchors, prefecture
 from services.dossier_file import parse
 from services.dossier_messages import DossierError, message
 from services.dossier_schema import ActIn, AssociationIn, Dossier, GrantIn
-from services.events import apply_act_event, apply_event
+from services.fact_handlers import apply_act_fact, apply_fact
 
 
 @dataclass
@@ -152,7 +152,7 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
     return grant
 
 
-def _replay(steps: list[tuple[str, commands.Command]], apply: Callable[[commands.Command], Any], *,
+def _replay(steps: list[tuple[str, facts.Fact]], apply: Callable[[facts.Fact], Any], *,
             source: str, where: str) -> None:
     """Apply facts in order; the first refused names its place in the dossier (`history[2].on`)."""
     for prefix, event in steps:
@@ -163,10 +163,10 @@ def _replay(steps: list[tuple[str, commands.Command]], apply: Callable[[commands
             raise DossierError(message(source, where, name, violation.value, violation.rule)) from violation
 
 
-def _steps(vote: commands.Vote | None, history: Sequence[commands.Command], first: int) -> list[
-        tuple[str, commands.Command]]:
+def _steps(vote: facts.Vote | None, history: Sequence[facts.Fact], first: int) -> list[
+        tuple[str, facts.Fact]]:
     """The vote (when nothing is applied yet: `first` < 0) and the history events from `first`."""
-    steps: list[tuple[str, commands.Command]] = [("deliberation", vote)] if vote is not None and first < 0 else []
+    steps: list[tuple[str, facts.Fact]] = [("deliberation", vote)] if vote is not None and first < 0 else []
     start = max(first, 0)
     return steps + [(f"history[{index}]", event) for index, event in enumerate(history[start:], start=start)]
 
@@ -174,7 +174,7 @@ def _steps(vote: commands.Vote | None, history: Sequence[commands.Command], firs
 def _apply_history(session: Session, grant: Grant, spec: GrantIn, settings: Settings, *, first: int,
                    source: str, actor: str) -> None:
     _replay(_steps(spec.deliberation, spec.history, first),
-            lambda event: apply_event(session, grant, event, settings, actor=actor),
+            lambda event: apply_fact(session, grant, event, settings, actor=actor),
             source=source, where=spec.reference)
 
 
@@ -235,7 +235,7 @@ def _declare_act(session: Session, spec: ActIn, source: str) -> tuple[Act, int]:
 def _apply_act_history(session: Session, act: Act, spec: ActIn, settings: Settings, *, first: int,
                        source: str, actor: str) -> None:
     _replay(_steps(spec.deliberation, spec.history, first),
-            lambda event: apply_act_event(session, act, event, settings, actor=actor),
+            lambda event: apply_act_fact(session, act, event, settings, actor=actor),
             source=source, where=f"acte {spec.id}")
     act.dossier = spec.model_dump(mode="json", by_alias=True)
 

@@ -19,7 +19,7 @@ from domain.errors import RuleViolation
 from domain.grant_end import Condition, GrantKind, RefundClause
 from domain.labels import slug
 from domain.multi_year import check_years
-from services import commands
+from services import facts
 
 
 class Model(BaseModel):
@@ -79,7 +79,7 @@ class DurationIn(Model):
 
 
 class InstalmentIn(Model):
-    amount: commands.Amount
+    amount: facts.Amount
     due: dt.date | None = None
     # Or due on a fact: `days` (default 60, loi 2021-875) after it.
     on: Condition | None = None
@@ -124,13 +124,13 @@ class TargetIn(Model):
 
 # A history may also hold a later sitting: the one reconvened after a sitting without quorum.
 DossierEvent = Annotated[
-    typing.Union[commands.Vote, typing.get_args(commands.HistoryEvent)[0]],  # noqa: UP007
+    typing.Union[facts.Vote, typing.get_args(facts.HistoryFact)[0]],  # noqa: UP007
     Field(discriminator="event"),
 ]
 
 
 ActEvent = Annotated[
-    typing.Union[commands.Vote, commands.PrefectureReceipt, commands.ControlRestarted],  # noqa: UP007
+    typing.Union[facts.Vote, facts.PrefectureReceipt, facts.ControlRestarted],  # noqa: UP007
     Field(discriminator="event"),
 ]
 
@@ -155,7 +155,7 @@ class ActIn(Model):
     session: dt.date | None = None
     act_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,15}$")
     # Absent: the act waits for its vote (the deliberation-approval flow).
-    deliberation: commands.Vote | None = None
+    deliberation: facts.Vote | None = None
     history: list[ActEvent] = []
 
     @model_validator(mode="after")
@@ -177,7 +177,7 @@ class GrantIn(Model):
     authority: str
     association: str
     object: str = Field(min_length=1, max_length=MAX_OBJECT)
-    amount: commands.Amount
+    amount: facts.Amount
     duration: DurationIn
     payments: list[InstalmentIn] = Field(min_length=1)
     reports: ReportsIn | None = None
@@ -196,7 +196,7 @@ class GrantIn(Model):
     act: str | None = None
     # Or a vote of its own (an act named after the grant). Neither: the grant is proposed
     # and waits for the council (the deliberation-approval flow).
-    deliberation: commands.Vote | None = None
+    deliberation: facts.Vote | None = None
     history: list[DossierEvent] = []
 
     @model_validator(mode="after")

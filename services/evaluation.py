@@ -28,8 +28,6 @@ and writes nothing (the files are written again only if they went missing).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 
@@ -61,7 +59,6 @@ from services.evaluation_results import (
     summary_text,
     target_text,
 )
-from services.grants import get_grant
 
 OPEN = ("pending", "overdue")
 EVALUATED_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value, Stage.CLOSED.value)
@@ -254,17 +251,3 @@ def due_evaluations(session: Session, day: dt.date, *, limit: int | None = None)
             found.append((reference, evaluations[number - 1][0]))
     return found
 
-
-def run_due(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: Settings, day: dt.date, *,
-            actor: str, limit: int | None = None) -> list[str]:
-    """Every evaluation due by `day`, each in its own transaction (the simulation's daily job)."""
-    with unit_of_work() as session:
-        due = due_evaluations(session, day, limit=limit)
-    lines = []
-    for reference, name in due:
-        with unit_of_work() as session:
-            outcome = evaluate(session, get_grant(session, reference, for_update=True), name, settings, day=day,
-                               actor=actor)
-        missed = ", ".join(f"{r.label} ({r.status})" for r in outcome.missed) or "tous atteints"
-        lines.append(f"{reference} : évaluation {name} faite, objectifs non atteints : {missed}")
-    return lines

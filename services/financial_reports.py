@@ -19,7 +19,7 @@ from domain.errors import RuleViolation
 from domain.grant_end import Condition, Gap
 from domain.lifecycle import Stage
 from domain.money import format_amount_fr
-from services import commands, conditions, grants, journal, multi_year, obligations
+from services import conditions, facts, grants, journal, multi_year, obligations
 
 RECEIVING_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value)
 
@@ -29,7 +29,7 @@ def _report(session: Session, grant: Grant, number: int) -> FinancialReport | No
         FinancialReport.grant_id == grant.id, FinancialReport.number == number)).one_or_none()
 
 
-def record_financial_report(session: Session, grant: Grant, fact: commands.FinancialReport, settings: Settings, *,
+def record_financial_report(session: Session, grant: Grant, fact: facts.FinancialReport, settings: Settings, *,
                             actor: str) -> FinancialReport:
     figures = (fact.charges_budgeted, fact.charges_actual, fact.products_budgeted, fact.products_actual)
     existing = _report(session, grant, fact.number)
@@ -66,7 +66,7 @@ def record_financial_report(session: Session, grant: Grant, fact: commands.Finan
     return report
 
 
-def record_check(session: Session, grant: Grant, fact: commands.FinancialReportChecked, settings: Settings, *,
+def record_check(session: Session, grant: Grant, fact: facts.FinancialReportChecked, settings: Settings, *,
                  actor: str) -> FinancialReport:
     report = _report(session, grant, fact.number)
     if report is None:

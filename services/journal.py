@@ -28,14 +28,16 @@ KEYED = "hmac-sha256"
 PLAIN = "sha256"  # events written before the journal was keyed (revision 0004)
 
 
-def _canonical(value: Any) -> str:
+def canonical(value: Any) -> str:
+    """JSON as the journal hashes it (keys sorted, no spaces, dates and Decimals as text): the
+    sweep's SQL, the anchors and the synthetic data write the same text."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 def event_body(*, grant_id: int, seq: int, at: dt.datetime, business_date: dt.date, actor: str,
                kind: str, payload: dict[str, Any], prev_hash: str) -> str:
     """The text an event's hash covers: what an auditor's own script recomputes."""
-    return _canonical([grant_id, seq, at.astimezone(dt.timezone.utc).isoformat(),
+    return canonical([grant_id, seq, at.astimezone(dt.timezone.utc).isoformat(),
                        business_date.isoformat(), actor, kind, payload, prev_hash])
 
 
@@ -91,7 +93,7 @@ def append_many(session: Session, new_events: Iterable[NewEvent], *, actor: str)
             # Two runs at different business dates (two `simulate` at once) never make a
             # grant's journal go back in time: an event is dated at least as its predecessor.
             business_date = max(today, last_date)
-            payload = json.loads(_canonical(event.payload))  # dates and Decimals as strings
+            payload = json.loads(canonical(event.payload))  # dates and Decimals as strings
             digest = event_hash(grant_id=event.grant_id, seq=seq, at=at, business_date=business_date,
                                 actor=actor, kind=event.kind, payload=payload, prev_hash=prev_hash, key=key)
             heads[event.grant_id] = (seq, digest, business_date)

@@ -25,7 +25,7 @@ from core import clock
 from core.settings import Settings
 from db.models import Event, Grant
 from gateways.files import append_line
-from services.journal import Break, _canonical
+from services.journal import Break, canonical
 from services.journal_key import journal_key
 
 
@@ -39,7 +39,7 @@ class Anchored:
 
 
 def _mac(key: bytes, body: dict[str, Any]) -> str:
-    return hmac.new(key, _canonical(body).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, canonical(body).encode(), hashlib.sha256).hexdigest()
 
 
 def read(path: Path, key: bytes) -> tuple[dict[int, list[Anchored]], list[Break]]:

@@ -10,7 +10,7 @@ and inserts them all with one INSERT ... SELECT: a recursive query walks each gr
 staged events in order, numbering them after the grant's last event and chaining each
 hash to the previous one. Nothing comes back to Python, so the memory used does not grow
 with the number of events. The constant parts (instant, business date, actor) are
-encoded by Python with `journal._canonical` itself; the variable parts are integers,
+encoded by Python with `journal.canonical` itself; the variable parts are integers,
 ISO dates and strings quoted by the database's JSON function, which escapes exactly as
 Python's `json.dumps(..., ensure_ascii=False)` does (quote, backslash, \\b \\f \\n \\r \\t,
 other control characters as lowercase \\u00xx, everything else as is).
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from core.settings import get_settings
 from db.types import Instant
-from services.journal import GENESIS, KEYED, _canonical
+from services.journal import GENESIS, KEYED, canonical
 from services.journal_key import journal_key
 
 SQLITE_HMAC = "grantflow_journal_hmac"
@@ -99,7 +99,7 @@ def append_staged(connection: sa.Connection, staging: str, *, at: dt.datetime, a
 
     `staging` has the columns grant_id, k (1, 2, 3... per grant: the order of that grant's
     new events), kind, and payload: the canonical JSON text of the payload, as
-    `journal._canonical` writes it. The caller holds the grants' row locks (the journal of
+    `journal.canonical` writes it. The caller holds the grants' row locks (the journal of
     a grant is written by whoever holds its row), as `journal.append_many` requires too.
     Returns the number of events written.
     """
@@ -107,7 +107,7 @@ def append_staged(connection: sa.Connection, staging: str, *, at: dt.datetime, a
     keys = sql.hmac_params(connection, journal_key(get_settings()))
     business_date = at.date()
     # The constant middle of every body: instant, business date, actor (encoded by Python).
-    head = ",".join(_canonical(v) for v in (at.astimezone(dt.timezone.utc).isoformat(),
+    head = ",".join(canonical(v) for v in (at.astimezone(dt.timezone.utc).isoformat(),
                                             business_date.isoformat(), actor))
 
     def body(grant_id: str, seq: str, kind: str, payload: str, prev_hash: str) -> str:

@@ -33,7 +33,7 @@ from domain.lifecycle import Stage
 from domain.money import check_instalments, format_amount, format_amount_fr
 from domain.multi_year import YearFigures, year_rank
 from domain.obligations import financial_report_due
-from services import acts, commands, journal, obligations
+from services import acts, facts, journal, obligations
 from services.amendments import add_instalments
 
 AMENDABLE_STAGES = (Stage.SIGNATURE.value, Stage.ACTIVE.value)
@@ -54,14 +54,14 @@ def _amendments(session: Session, grant: Grant) -> list[dict[str, Any]]:
                                                                       Event.kind == "amendment").order_by(Event.seq))]
 
 
-def _same(year: ConventionYear, fact: commands.AnnualTranche, act_id: int | None) -> bool:
+def _same(year: ConventionYear, fact: facts.AnnualTranche, act_id: int | None) -> bool:
     voted_by_same = (year.act_id == act_id if fact.act is not None
                      else fact.avenant is not None and fact.avenant.number in (None, year.amendment_number)
                      and year.voted_on == fact.avenant.on)
     return year.amount == fact.amount and voted_by_same
 
 
-def record_tranche(session: Session, grant: Grant, fact: commands.AnnualTranche, settings: Settings, *,
+def record_tranche(session: Session, grant: Grant, fact: facts.AnnualTranche, settings: Settings, *,
                    actor: str) -> ConventionYear:
     if grant.years is None:
         raise RuleViolation("exercise", fact.exercise, f"{grant.reference} n'est pas une convention pluriannuelle "
@@ -112,7 +112,7 @@ def record_tranche(session: Session, grant: Grant, fact: commands.AnnualTranche,
             raise RuleViolation("avenant.number", amendment_number, f"l'avenant n°{amendment_number} est déjà "
                                                                     "enregistré")
         voted_on = executoire_on = avenant.on
-    specs = fact.instalments or [commands.AmendmentInstalment(amount=fact.amount)]
+    specs = fact.instalments or [facts.AmendmentInstalment(amount=fact.amount)]
     check_instalments([i.amount for i in specs], fact.amount, field="instalments")
     for index, spec in enumerate(specs):
         if spec.due is not None and spec.due < voted_on:

@@ -25,12 +25,12 @@ from domain.calendar import format_date_fr
 from domain.deliberation import ADOPTED, QUORUM_FAILED, earliest_reconvened_session
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
-from services import acts, commands, grants, journal, obligations
+from services import acts, facts, grants, journal, obligations
 
 PAPER = "transmis sur papier"
 
 
-def record_receipt(session: Session, act: Act, receipt: commands.PrefectureReceipt, settings: Settings, *,
+def record_receipt(session: Session, act: Act, receipt: facts.PrefectureReceipt, settings: Settings, *,
                    actor: str) -> Act:
     act_id = None if receipt.paper else str(parse_act_id(receipt.act_id or "", field="act_id"))
     members = acts.grants_of(session, act)
@@ -110,7 +110,7 @@ def _not_transmissible(act: Act, deliberation: Deliberation | None) -> str:
 
 
 def _complete_publication(session: Session, members: list[Grant], act: Act, act_id: str | None,
-                          receipt: commands.PrefectureReceipt, settings: Settings, *, actor: str) -> Act:
+                          receipt: facts.PrefectureReceipt, settings: Settings, *, actor: str) -> Act:
     """The same transmission again: nothing, or the publication date now known."""
     if act.act_id != act_id or act.received_on != receipt.received:
         known = act.act_id or PAPER
@@ -142,7 +142,7 @@ def _enforceable(session: Session, grant: Grant, act: Act, settings: Settings, *
     grants.advance(session, grant, act.executoire_on, actor=actor)
 
 
-def restart_control(session: Session, act: Act, restart: commands.ControlRestarted, *, actor: str) -> Act:
+def restart_control(session: Session, act: Act, restart: facts.ControlRestarted, *, actor: str) -> Act:
     check_control_restart(restart.on, act.received_on, act.control_ends_on, act.reference)
     assert act.received_on is not None  # checked just above
     act.control_restarted_on = restart.on

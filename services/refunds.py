@@ -18,7 +18,7 @@ from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import CLAUSE_TEXT, RefundClause
 from domain.money import format_amount, format_amount_fr
-from services import commands, grants, journal, obligations
+from services import facts, grants, journal, obligations
 
 DUE, WAIVED, PAID = "due", "waived", "paid"
 # Seed 002, art. 4.1 ("Dotation"): "Si à la fin de la période de validité de cette convention,
@@ -67,7 +67,7 @@ def refund_label(refund: Refund) -> str:
     return text
 
 
-def record_refund(session: Session, grant: Grant, fact: commands.RefundReceived, settings: Settings, *,
+def record_refund(session: Session, grant: Grant, fact: facts.RefundReceived, settings: Settings, *,
                   actor: str) -> Refund:
     """Money received against the titre: partial leaves the rest due; full settles and closes."""
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()

@@ -12,10 +12,10 @@ from domain.errors import RuleViolation
 from domain.grant_end import Condition
 from domain.lifecycle import Stage
 from domain.obligations import answer_due
-from services import commands, conditions, journal, obligations
+from services import conditions, facts, journal, obligations
 
 
-def record_report(session: Session, grant: Grant, report: commands.ProgressReport, settings: Settings, *,
+def record_report(session: Session, grant: Grant, report: facts.ProgressReport, settings: Settings, *,
                   actor: str) -> Report:
     if grant.stage not in (Stage.ACTIVE.value, Stage.CLOSING.value):
         raise RuleViolation("on", report.on.isoformat(),
@@ -43,7 +43,7 @@ def record_report(session: Session, grant: Grant, report: commands.ProgressRepor
     return row
 
 
-def record_answer(session: Session, grant: Grant, answer: commands.ReportAnswer, settings: Settings, *,
+def record_answer(session: Session, grant: Grant, answer: facts.ReportAnswer, settings: Settings, *,
                   actor: str) -> Report:
     query = sa.select(Report).where(Report.grant_id == grant.id)
     if answer.number is not None:

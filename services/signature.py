@@ -10,10 +10,10 @@ from domain.acts import check_signature_after_receipt
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import Condition
-from services import acts, commands, conditions, grants, journal, obligations
+from services import acts, conditions, facts, grants, journal, obligations
 
 
-def record_signature(session: Session, grant: Grant, signature: commands.Signature, settings: Settings, *,
+def record_signature(session: Session, grant: Grant, signature: facts.Signature, settings: Settings, *,
                      actor: str) -> Signature:
     existing = session.scalars(
         sa.select(Signature).where(Signature.grant_id == grant.id, Signature.party == signature.party)

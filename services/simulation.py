@@ -21,24 +21,24 @@ from core import clock
 from core.settings import Settings
 from db.models import Deliberation
 from domain import labels
-from services import closure, commands, evaluation, journal_anchors, mailing, sweep
+from services import facts, journal_anchors, mailing, sweep
 from services.dossier_file import read_yaml
 from services.dossier_messages import DossierError, clipped, french_rule
-from services.events import apply_event
+from services.fact_handlers import apply_fact
 from services.grants import get_grant
 
 DailyJob = Callable[[dt.date], list[str]]
 
 
 class ScheduledFact(BaseModel):
-    """A fact to record on its own date during the simulation: `reference` + a history event."""
+    """A fact to record on its own date during the simulation: `reference` + a history fact."""
 
     model_config = ConfigDict(extra="forbid")
     reference: str
-    fact: commands.HistoryEvent
+    fact: facts.HistoryFact
 
 
-def fact_date(fact: commands.Command) -> dt.date:
+def fact_date(fact: facts.Fact) -> dt.date:
     for name in ("on", "received", "paid_on", "session"):
         value = getattr(fact, name, None)
         if isinstance(value, dt.date):
@@ -49,24 +49,24 @@ def fact_date(fact: commands.Command) -> dt.date:
 def read_facts(path: Path) -> list[ScheduledFact]:
     raw = read_yaml(path) or []
     if not isinstance(raw, list):
-        raise DossierError(f"{path} : une liste d'événements datés est attendue (- {{reference: ..., event: ..., "
+        raise DossierError(f"{path} : une liste de faits datés est attendue (- {{reference: ..., event: ..., "
                            "on: AAAA-MM-JJ}})")
-    facts = []
+    scheduled = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise DossierError(f"{path} : événement n°{index + 1} : un objet {{reference: ..., event: ...}} est "
+            raise DossierError(f"{path} : fait n°{index + 1} : un objet {{reference: ..., event: ...}} est "
                                f"attendu, pas {clipped(repr(item))}")
         item = dict(item)
         reference = item.pop("reference", None)
         try:
-            facts.append(ScheduledFact(reference=reference, fact=TypeAdapter(commands.HistoryEvent)
-                                       .validate_python(item)))
+            scheduled.append(ScheduledFact(reference=reference,
+                                           fact=TypeAdapter(facts.HistoryFact).validate_python(item)))
         except ValidationError as error:
             first = error.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise DossierError(f"{path} : événement n°{index + 1} ({reference}) : champ « {field} » = "
+            raise DossierError(f"{path} : fait n°{index + 1} ({reference}) : champ « {field} » = "
                                f"{clipped(repr(first.get('input')))} : {french_rule(first)}") from error
-    return facts
+    return scheduled
 
 
 def first_day(session: Session) -> dt.date | None:
@@ -83,22 +83,6 @@ def days(start: dt.date, until: dt.date) -> Iterator[dt.date]:
         day += dt.timedelta(days=1)
 
 
-def evaluations_and_closures(unit_of_work: Callable[[], AbstractContextManager[Session]], settings: Settings, *,
-                             actor: str = "grantflow simulate") -> DailyJob:
-    """The daily job the sweep flow runs as subflows: the evaluations that fell due, then
-    the closures of the grants that entered `closing` (one lookup on a day without any)."""
-
-    def job(day: dt.date) -> list[str]:
-        with unit_of_work() as session:
-            due = bool(evaluation.due_evaluations(session, day, limit=1) or closure.due_closures(session, limit=1))
-        if not due:
-            return []
-        return (evaluation.run_due(unit_of_work, settings, day, actor=actor)
-                + closure.run_due(unit_of_work, settings, day, actor=actor))
-
-    return job
-
-
 @dataclass
 class Simulation:
     unit_of_work: Callable[[], AbstractContextManager[Session]]
@@ -106,14 +90,14 @@ class Simulation:
     mail_gateway: Any
     daily_jobs: Sequence[DailyJob] = ()
 
-    def run(self, until: dt.date, facts: Sequence[ScheduledFact] = (), start: dt.date | None = None,
+    def run(self, until: dt.date, planned: Sequence[ScheduledFact] = (), start: dt.date | None = None,
             echo: Callable[[str], None] = print) -> None:
         with self.unit_of_work() as session:
             start = start or first_day(session)
         if start is None:
             echo("Aucune subvention : rien à simuler.")
             return
-        pending = sorted(facts, key=lambda f: fact_date(f.fact))
+        pending = sorted(planned, key=lambda f: fact_date(f.fact))
         for day in days(start, until):
             with clock.frozen(day):
                 for line in self.one_day(day, [f for f in pending if fact_date(f.fact) == day]):
@@ -122,13 +106,13 @@ class Simulation:
         with self.unit_of_work() as session:
             journal_anchors.anchor(session, self.settings)
 
-    def one_day(self, day: dt.date, facts: Sequence[ScheduledFact]) -> list[str]:
+    def one_day(self, day: dt.date, todays: Sequence[ScheduledFact]) -> list[str]:
         lines: list[str] = []
-        for scheduled in facts:
+        for scheduled in todays:
             with self.unit_of_work() as session:
                 grant = get_grant(session, scheduled.reference, for_update=True)
                 before = grant.stage
-                apply_event(session, grant, scheduled.fact, self.settings, actor="grantflow simulate")
+                apply_fact(session, grant, scheduled.fact, self.settings, actor="grantflow simulate")
                 lines.append(f"{scheduled.reference} : {labels.label(labels.FACTS, scheduled.fact.event)} enregistré"
                              + (f" ({labels.stage_move(before, grant.stage)})" if grant.stage != before else ""))
         with self.unit_of_work() as session:

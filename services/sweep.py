@@ -59,7 +59,7 @@ from db.types import Instant
 from domain.lifecycle import Stage
 from domain.obligations import DUE, ReminderPolicy, reminder_schedule
 from services import journal_sql
-from services.journal import _canonical
+from services.journal import canonical
 from services.journal_sql import Dialect
 
 LIVE_STAGES = (Stage.PREFECTURE.value, Stage.SIGNATURE.value, Stage.ACTIVE.value, Stage.CLOSING.value)
@@ -252,7 +252,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
     PostgreSQL writes each obligation once (both changes in one UPDATE) and stages exactly
     the rows it marked (UPDATE ... RETURNING in the same statement); SQLite, whose write
     lock is held, stages them and then updates them. Payloads are written as
-    `journal._canonical` writes them (keys sorted, no spaces).
+    `journal.canonical` writes them (keys sorted, no spaces).
     """
     if sql.postgresql:
         marked = "marked"
@@ -289,7 +289,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
                    || ',"number":' || o.number || '}}'
             FROM {marked} o {'WHERE o.falls' if sql.postgresql else ''}
         ) staged
-    """), {"day": day, "by": _canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
+    """), {"day": day, "by": canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
            "obligation_overdue": OBLIGATION_OVERDUE, "first": part.first, "last": part.last})
     if not sql.postgresql:
         connection.execute(_text(f"""

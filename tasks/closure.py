@@ -1,9 +1,5 @@
-"""Closing a grant, and recording the money facts of the end of a convention.
-
-`close_grant` computes the refund and issues the titre de recette (services/closure.py);
-the facts (a disbursement to a project holder, a refund received, an avenant) go through
-the same `record_fact` task as every other fact, under their own names.
-"""
+"""Closing a grant: `close_grant` computes the refund and issues the titre de recette
+(services/closure.py), `publish_closure` shows it in the Prefect UI."""
 from __future__ import annotations
 
 import datetime as dt
@@ -23,15 +19,7 @@ from domain.money import format_amount, format_amount_fr
 from services import closure
 from services.grants import get_grant
 from tasks.evaluation import as_of
-from tasks.facts import record_fact
 from tasks.runtime import actor
-
-record_disbursement = record_fact.with_options(name="enregistrer un versement à un porteur de projet")
-record_refund = record_fact.with_options(name="enregistrer un reversement reçu")
-record_amendment = record_fact.with_options(name="enregistrer un avenant")
-record_tranche = record_fact.with_options(name="enregistrer l'année votée d'une convention pluriannuelle")
-record_financial_report = record_fact.with_options(name="enregistrer le compte rendu financier")
-record_financial_report_check = record_fact.with_options(name="enregistrer le contrôle du compte rendu financier")
 
 
 @task(name="calculer le reversement et émettre le titre de recette", task_run_name="clôture {reference}",
@@ -68,7 +56,7 @@ def publish_closure(result: dict[str, Any]) -> str:
 
 
 @task(name="trouver les subventions à clôturer", cache_policy=NO_CACHE)
-def find_due_closures(limit: int) -> list[str]:
+def find_due_closures(limit: int | None) -> list[str]:
     """One query: the grants in `closing` whose refund is not computed yet."""
     with unit_of_work() as session:
         return closure.due_closures(session, limit=limit)

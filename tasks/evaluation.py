@@ -61,7 +61,7 @@ def publish_evaluation(result: dict[str, Any]) -> list[str]:
 
 
 @task(name="trouver les évaluations échues", cache_policy=NO_CACHE)
-def find_due_evaluations(business_date: dt.date, limit: int) -> list[tuple[str, str]]:
+def find_due_evaluations(business_date: dt.date, limit: int | None) -> list[tuple[str, str]]:
     """One query over the obligations: the evaluations due by that day and not done."""
     with unit_of_work() as session:
         return evaluation.due_evaluations(session, business_date, limit=limit)

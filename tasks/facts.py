@@ -1,7 +1,8 @@
 """Recording a fact about one grant or one act: one unit of work, the same action as the dossier loader.
 
-Tasks take a grant (or act) reference and a command model, never a live object or a Session, and
-open their own transaction: a retry or a rerun starts from what the store says.
+Tasks take a grant (or act) reference and a fact model (services/facts.py), never a live
+object or a Session, and open their own transaction: a retry or a rerun starts from what
+the store says.
 """
 from __future__ import annotations
 
@@ -15,19 +16,19 @@ from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from domain.lifecycle import Stage
-from services import acts, bank_changes, commands, conventions
-from services.events import apply_act_event, apply_event
+from services import acts, bank_changes, conventions, facts
+from services.fact_handlers import apply_act_fact, apply_fact
 from services.grants import get_grant
 from tasks.runtime import actor, label_run
 
 
 @task(name="enregistrer un fait", task_run_name="{fact.event} {reference}", cache_policy=NO_CACHE)
-def record_fact(reference: str, fact: commands.Command) -> dict[str, Any]:
+def record_fact(reference: str, fact: facts.Fact) -> dict[str, Any]:
     """Apply `fact` to the grant; returns the grant's stage afterwards."""
     with unit_of_work() as session:
         grant = get_grant(session, reference, for_update=True)
         before, mark = grant.stage, conventions.journal_mark(session)
-        result = apply_event(session, grant, fact, get_settings(), actor=actor())
+        result = apply_fact(session, grant, fact, get_settings(), actor=actor())
         after, authority = grant.stage, grant.authority.code
         notices = conventions.notices_since(session, mark)
     label_run(authority, after)
@@ -43,14 +44,14 @@ def record_fact(reference: str, fact: commands.Command) -> dict[str, Any]:
 
 
 @task(name="enregistrer un fait de l'acte", task_run_name="{fact.event} {act}", cache_policy=NO_CACHE)
-def record_act_fact(act: str, fact: commands.Command) -> dict[str, Any]:
+def record_act_fact(act: str, fact: facts.Fact) -> dict[str, Any]:
     """Apply `fact` to the act (its reference, or a grant's): every grant of the act follows.
 
     Returns the act's reference, each grant's stage afterwards and the council's reason."""
     with unit_of_work() as session:
         row = acts.resolve(session, act)
         mark = conventions.journal_mark(session)
-        result = apply_act_event(session, row, fact, get_settings(), actor=actor())
+        result = apply_act_fact(session, row, fact, get_settings(), actor=actor())
         stages = {grant.reference: grant.stage for grant in acts.grants_of(session, row)}
         reference, authority = row.reference, row.authority.code
         notices = conventions.notices_since(session, mark)
@@ -78,11 +79,18 @@ record_control_restart = record_act_fact.with_options(name="enregistrer la relan
 record_signature = record_fact.with_options(name="enregistrer une signature de la convention")
 record_report = record_fact.with_options(name="enregistrer un compte rendu")
 record_report_answer = record_fact.with_options(name="enregistrer la réponse à un compte rendu")
+record_payment_confirmation = record_fact.with_options(name="enregistrer la confirmation de paiement du Trésor")
+record_disbursement = record_fact.with_options(name="enregistrer un versement à un porteur de projet")
+record_refund = record_fact.with_options(name="enregistrer un reversement reçu")
+record_amendment = record_fact.with_options(name="enregistrer un avenant")
+record_tranche = record_fact.with_options(name="enregistrer l'année votée d'une convention pluriannuelle")
+record_financial_report = record_fact.with_options(name="enregistrer le compte rendu financier")
+record_financial_report_check = record_fact.with_options(name="enregistrer le contrôle du compte rendu financier")
 
 
 @task(name="confirmer un changement de RIB", task_run_name="confirmation RIB {confirmation.association}",
       cache_policy=NO_CACHE)
-def confirm_bank_change(confirmation: commands.BankDetailsConfirmation) -> dict[str, Any]:
+def confirm_bank_change(confirmation: facts.BankDetailsConfirmation) -> dict[str, Any]:
     with unit_of_work() as session:
         change = bank_changes.confirm(session, confirmation.association, confirmation.operator, clock.today(),
                                       actor=actor())

@@ -1,15 +1,14 @@
-"""Paying an instalment, one business action per task (services/payments.py does the work).
+"""The payment run's steps as Prefect tasks (services/payments.py runs them, in order).
 
-Each task takes ids, references and dates, opens its own unit of work and returns plain
-data: a retry, a manual rerun or another worker starts from what the store says. Only the
-tasks that talk to the bank are retried, with backoff, and only for a technical failure
+Each task calls the same plain step as `grantflow simulate` (`LocalPaymentSteps`, its own
+unit of work, ids and dates in, plain data out: a retry, a manual rerun or another worker
+starts from what the store says) and says in the run's log what happened. Only the tasks
+that talk to the bank are retried, with backoff, and only for a technical failure
 (`TreasuryUnavailable`): a rejection or a refused precondition is final for this run.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from dataclasses import asdict
 from typing import Any
 
 from prefect import Task, get_run_logger, task
@@ -18,14 +17,14 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import task_run
 from prefect.states import State
 
-from core import clock
 from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from gateways.bank import TreasuryUnavailable
-from services import mailing, payments
+from services import failure_notices
 from services.grants import get_grant
-from tasks.facts import record_fact
+from services.payment_results import FAILED, PAID, REJECTED, Answer, Plan, Problem
+from services.payments import LocalPaymentSteps, PaymentSteps
 from tasks.runtime import actor, label_run
 
 RETRY_DELAYS = [1, 2, 4]  # seconds: 3 retries, doubling
@@ -42,52 +41,42 @@ def technical_failure_only(task: Task[..., Any], run: TaskRun, state: State[Any]
     return False
 
 
-def _plain(answer: payments.Answer) -> dict[str, Any]:
-    data = asdict(answer)
-    data["amount"] = str(answer.amount)
-    return data
+def _local() -> LocalPaymentSteps:
+    return LocalPaymentSteps(unit_of_work, get_settings(), actor())
 
 
 @task(name="retrouver les ordres sans réponse", cache_policy=NO_CACHE, retries=3,
       retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=technical_failure_only)
-def resolve_unanswered_orders(reference: str | None, business_date: dt.date) -> list[dict[str, Any]]:
+def resolve_unanswered_orders(reference: str | None, business_date: dt.date) -> list[Answer]:
     """Instalments claimed by a run that died before recording the bank's answer: ask
     the bank about each key (never order again) and record what it says."""
-    settings, logger, answers = get_settings(), get_run_logger(), []
-    with unit_of_work() as session:
-        doubtful = payments.in_doubt(session, reference)
-    for instalment_id in doubtful:
-        with unit_of_work() as session:
-            answer = payments.resolve_in_doubt(session, settings, instalment_id, business_date, actor=actor())
-        if answer is not None:
-            logger.warning("%s : ordre sans réponse enregistrée, le Trésor dit « %s » (%s)", answer.label(),
-                           labels.label(labels.INSTALMENT_STATUSES, answer.status),
-                           answer.reason or answer.treasury_reference or "")
-            answers.append(_plain(answer))
+    answers = _local().recover(reference, business_date)
+    for answer in answers:
+        get_run_logger().warning("%s : ordre sans réponse enregistrée, le Trésor dit « %s » (%s)", answer.label(),
+                                 labels.label(labels.INSTALMENT_STATUSES, answer.status),
+                                 answer.reason or answer.treasury_reference or "")
     return answers
 
 
 @task(name="vérifier les conditions de paiement", cache_policy=NO_CACHE)
 def check_payment_conditions(business_date: dt.date, reference: str | None = None,
-                             number: int | None = None) -> dict[str, Any]:
+                             number: int | None = None) -> Plan:
     """What is due on the business date, split into instalments that may be ordered and
     those refused, each with the French reason and what to fix (DOMAIN.md §4)."""
-    with unit_of_work() as session:
-        plan = payments.payment_plan(session, get_settings(), business_date, reference, number)
-        grant = get_grant(session, reference) if reference is not None else None
-        label = (grant.authority.code, grant.stage) if grant is not None else None
-    if label is not None:
-        label_run(*label)
+    plan = _local().plan(business_date, reference, number)
+    if reference is not None:
+        with unit_of_work() as session:
+            grant = get_grant(session, reference)
+            authority, stage = grant.authority.code, grant.stage
+        label_run(authority, stage)
     logger = get_run_logger()
     for answer in plan.settled:
-        logger.info("%s : déjà %s, rien à ordonner", answer.label(),
-                    "payé" if answer.status == payments.PAID.value else "ordonné")
+        logger.info("%s : déjà %s, rien à ordonner", answer.label(), "payé" if answer.status == PAID else "ordonné")
     for problem in plan.problems:
         logger.error("%s", problem)
     for line in plan.waiting:
         logger.info("%s", line)
-    return {"ready": plan.ready, "problems": plan.problems, "settled": [_plain(a) for a in plan.settled],
-            "waiting": plan.waiting}
+    return plan
 
 
 @task(name="réserver les échéances", task_run_name="réserver {instalment_ids} (remise {batch_id})",
@@ -95,8 +84,7 @@ def check_payment_conditions(business_date: dt.date, reference: str | None = Non
 def claim_instalments(instalment_ids: list[int], batch_id: str) -> list[int]:
     """Take the instalments for this run (committed before the bank is called); those
     another run holds, or already ordered or paid, are left out."""
-    with unit_of_work() as session:
-        claimed = payments.claim_many(session, instalment_ids, batch_id, actor=actor())
+    claimed = _local().claim(instalment_ids, batch_id)
     skipped = sorted(set(instalment_ids) - set(claimed))
     if skipped:
         get_run_logger().info("échéances %s déjà prises par une autre exécution ou déjà ordonnées", skipped)
@@ -105,61 +93,43 @@ def claim_instalments(instalment_ids: list[int], batch_id: str) -> list[int]:
 
 @task(name="ordonner le virement", task_run_name="virement remise {batch_id}", cache_policy=NO_CACHE,
       retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=technical_failure_only)
-def order_transfers(instalment_ids: list[int], batch_id: str, business_date: dt.date) -> list[dict[str, Any]]:
+def order_transfers(instalment_ids: list[int], batch_id: str, business_date: dt.date) -> list[Answer]:
     """Send the claimed instalments to the bank with their idempotency keys, and record
     the treasury's answer in the same transaction, committed once the bank has answered.
     A retry asks the bank about each key before sending it again."""
     retry = (task_run.run_count or 1) > 1
-    with unit_of_work() as session:
-        answers = payments.order_claimed(session, get_settings(), instalment_ids, batch_id, business_date,
-                                         actor=actor(), ask_first=retry)
+    answers = _local().order(instalment_ids, batch_id, business_date, ask_first=retry)
     logger = get_run_logger()
     for answer in answers:
-        if answer.status == payments.REJECTED.value:
+        if answer.status == REJECTED:
             logger.error("%s : rejeté par le Trésor : %s", answer.label(), answer.reason)
-        elif answer.status == payments.FAILED.value:
+        elif answer.status == FAILED:
             logger.error("%s : écarté de la remise : %s", answer.label(), answer.reason)
         else:
             logger.info("%s : ordonné (%s, réf. Trésor %s%s)", answer.label(),
                         labels.label(labels.INSTALMENT_STATUSES, answer.status),
                         answer.treasury_reference, ", réponse retrouvée" if answer.via == "lookup" else "")
-    return [_plain(a) for a in answers]
+    return answers
 
 
 @task(name="enregistrer l'échec technique", cache_policy=NO_CACHE)
-def record_technical_failure(instalment_ids: list[int], batch_id: str, reason: str) -> list[dict[str, Any]]:
+def record_technical_failure(instalment_ids: list[int], batch_id: str, reason: str) -> list[Answer]:
     """The bank stayed unreachable after the retries: the claims become "failed", to be
     ordered again (after asking the bank) by the next run."""
-    with unit_of_work() as session:
-        answers = payments.record_technical_failure(session, instalment_ids, batch_id, reason, actor=actor())
+    answers = _local().record_technical_failure(instalment_ids, batch_id, reason)
     for answer in answers:
         get_run_logger().error("%s : échec technique, à ordonner de nouveau : %s", answer.label(), reason)
-    return [_plain(a) for a in answers]
+    return answers
+
+
+PAYMENT_TASKS = PaymentSteps(resolve_unanswered_orders, check_payment_conditions, claim_instalments,
+                             order_transfers, record_technical_failure)
 
 
 @task(name="prévenir les collectivités", cache_policy=NO_CACHE)
-def notify_authorities(problems: list[payments.Problem], run_id: str, flow_name: str, run_name: str) -> int:
+def notify_authorities(problems: list[Problem], run_id: str, flow_name: str, run_name: str) -> int:
     """A payment run that failed: one mail per grant concerned to its authority (queued
     once per run and grant), with that grant's reasons. Returns how many were queued."""
-    by_reference: dict[str, list[str]] = {}
-    kinds: dict[str, set[str]] = {}
-    for problem in problems:
-        by_reference.setdefault(problem.reference, []).append(str(problem))
-        kinds.setdefault(problem.reference, set()).add(problem.kind)
     with unit_of_work() as session:
-        for reference, lines in by_reference.items():
-            grant = get_grant(session, reference)
-            key = f"run-failed:{run_id}:{reference}"
-            if kinds[reference] == {"configuration"}:
-                # The authority's own set-up (its treasury account) fails every run the same way
-                # until it is completed: said once, not every working day.
-                digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-                key = f"configuration:{grant.authority.code}:{digest}"
-            mailing.queue(session, grant, "run_failed", key, {
-                "flow_name": flow_name, "run_name": run_name, "reason": "\n".join(lines),
-                "failed_on": clock.today().isoformat(),
-            }, day=clock.today(), to_authority=True)
-    return len(by_reference)
+        return failure_notices.tell_of_payment_problems(session, problems, run_id, flow_name, run_name)
 
-
-record_payment_confirmation = record_fact.with_options(name="enregistrer la confirmation de paiement du Trésor")

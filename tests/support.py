@@ -48,16 +48,16 @@ def load_examples() -> None:
 
 def record(reference: str, fact: object) -> None:
     """Apply one fact through the same action the flows and the loader use."""
-    from services.events import apply_event
+    from services.fact_handlers import apply_fact
     from services.grants import get_grant
 
     with unit_of_work() as session:
-        apply_event(session, get_grant(session, reference, for_update=True), fact, get_settings(), actor="test")
+        apply_fact(session, get_grant(session, reference, for_update=True), fact, get_settings(), actor="test")
 
 
 def sign_both(reference: str = INNOSPRINT, association_on: dt.date = dt.date(2018, 12, 20),
               authority_on: dt.date = dt.date(2019, 1, 7)) -> None:
-    from services.commands import Signature
+    from services.facts import Signature
 
     record(reference, Signature(party="association", on=association_on))
     record(reference, Signature(party="authority", on=authority_on))

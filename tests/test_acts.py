@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.commands import PrefectureReceipt
+from services.facts import PrefectureReceipt
 from tests.support import run, show, snapshot, write
 
 ACT = "2022-DASES-12"

@@ -23,8 +23,8 @@ from db.session import unit_of_work
 from domain.errors import RuleViolation
 from gateways.treasury_simulated import SimulatedTreasury
 from grantflow.cli import main
-from services import bank_changes, mailing, payments
-from services.commands import BankDetailsConfirmation
+from services import bank_changes, mailing, payment_plan, payment_results, payments
+from services.facts import BankDetailsConfirmation
 from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both
 
 OLD_IBAN = "FR7630004000000000001234573"
@@ -54,9 +54,9 @@ def association() -> Association:
         return session.scalars(sa.select(Association).where(Association.code == "faubourg-numerique")).one()
 
 
-def plan_on(day: dt.date) -> payments.Plan:
+def plan_on(day: dt.date) -> payment_results.Plan:
     with unit_of_work() as session:
-        return payments.payment_plan(session, get_settings(), day, INNOSPRINT)
+        return payment_plan.payment_plan(session, get_settings(), day, INNOSPRINT)
 
 
 @pytest.fixture

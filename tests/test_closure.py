@@ -23,7 +23,7 @@ from db.models import Event, Grant, Instalment, Message, Obligation, Refund
 from db.session import unit_of_work
 from domain.errors import RuleViolation
 from gateways.wiring import mail_gateway
-from services import closure, commands, mailing, sweep
+from services import closure, facts, mailing, sweep
 from services.dossier import load_files
 from services.grants import get_grant
 from services.reading import grant_view
@@ -40,9 +40,9 @@ def run_sweep(day: dt.date) -> sweep.SweepResult:
 
 def paid_and_redistributed(*amounts: str, paid_on: dt.date = D(2019, 5, 15)) -> None:
     sign_both()
-    record(INNOSPRINT, commands.PaymentConfirmation(number=1, paid_on=paid_on))
+    record(INNOSPRINT, facts.PaymentConfirmation(number=1, paid_on=paid_on))
     for index, amount in enumerate(amounts):
-        record(INNOSPRINT, commands.Disbursement(on=D(2019, 6, 1) + dt.timedelta(days=7 * index),
+        record(INNOSPRINT, facts.Disbursement(on=D(2019, 6, 1) + dt.timedelta(days=7 * index),
                                                  beneficiary=f"Porteur n°{index + 1}", amount=amount))
 
 
@@ -173,8 +173,8 @@ def test_a_partial_refund_leaves_the_rest_due_and_the_reminders_go_on(examples_l
     run_sweep(D(2019, 12, 12))
     close()
     send_all()
-    record(INNOSPRINT, commands.RefundReceived(on=D(2020, 1, 3), amount="1000.00"))
-    record(INNOSPRINT, commands.RefundReceived(on=D(2020, 1, 3), amount="1000.00"))  # the same receipt again
+    record(INNOSPRINT, facts.RefundReceived(on=D(2020, 1, 3), amount="1000.00"))
+    record(INNOSPRINT, facts.RefundReceived(on=D(2020, 1, 3), amount="1000.00"))  # the same receipt again
     grant = view()
     assert grant["refund"]["received"] == "1000.00" and grant["refund"]["status"] == "due"
     assert grant["stage"] == "closing"
@@ -190,9 +190,9 @@ def test_a_partial_refund_leaves_the_rest_due_and_the_reminders_go_on(examples_l
     # More than what is left is refused, and names the amount and the rule.
     with pytest.raises(RuleViolation, match=r"montant supérieur au reste dû sur le titre TR-2019-000001 "
                                             r"\(2 749,50 EUR sur 3 749,50 EUR\)") as refused:
-        record(INNOSPRINT, commands.RefundReceived(on=D(2020, 1, 8), amount="3000.00"))
+        record(INNOSPRINT, facts.RefundReceived(on=D(2020, 1, 8), amount="3000.00"))
     assert refused.value.field == "amount"
-    record(INNOSPRINT, commands.RefundReceived(on=D(2020, 1, 8), amount="2749.50"))
+    record(INNOSPRINT, facts.RefundReceived(on=D(2020, 1, 8), amount="2749.50"))
     grant = view()
     assert grant["refund"] == {"amount": "3749.50", "received": "3749.50", "status": "paid",
                                "titre_number": "TR-2019-000001", "due_on": "2020-01-13"}
@@ -210,7 +210,7 @@ def test_a_partial_refund_leaves_the_rest_due_and_the_reminders_go_on(examples_l
 def test_a_refund_without_a_titre_is_refused(examples_loaded):
     paid_and_redistributed("31250.50")
     with pytest.raises(RuleViolation, match="la clôture n'a pas encore été calculée"):
-        record(INNOSPRINT, commands.RefundReceived(on=D(2019, 12, 1), amount="100.00"))
+        record(INNOSPRINT, facts.RefundReceived(on=D(2019, 12, 1), amount="100.00"))
 
 
 def test_closing_before_the_convention_ends_is_refused(examples_loaded):
@@ -234,34 +234,34 @@ def test_titre_numbers_follow_each_other_within_a_year(examples_loaded):
 def test_disbursements_cannot_add_up_to_more_than_the_grant(examples_loaded):
     paid_and_redistributed("30000.00")
     with pytest.raises(RuleViolation) as refused:
-        record(INNOSPRINT, commands.Disbursement(on=D(2019, 9, 1), beneficiary="Projet X", amount="5000.01"))
+        record(INNOSPRINT, facts.Disbursement(on=D(2019, 9, 1), beneficiary="Projet X", amount="5000.01"))
     assert refused.value.field == "amount"
     assert refused.value.rule == ("le total redistribué aux porteurs de projets (35 000,01 EUR) dépasserait le "
                                   "montant de la subvention (35 000,00 EUR) de 0,01 EUR : déjà redistribué "
                                   "30 000,00 EUR")
-    record(INNOSPRINT, commands.Disbursement(on=D(2019, 9, 1), beneficiary="Projet X", amount="5000.00"))
+    record(INNOSPRINT, facts.Disbursement(on=D(2019, 9, 1), beneficiary="Projet X", amount="5000.00"))
     # The same disbursement again (a retried run) is recorded once.
-    record(INNOSPRINT, commands.Disbursement(on=D(2019, 9, 1), beneficiary="Projet X", amount="5000.00"))
+    record(INNOSPRINT, facts.Disbursement(on=D(2019, 9, 1), beneficiary="Projet X", amount="5000.00"))
     assert scalar("SELECT count(*) FROM disbursements") == 2
 
 
 def test_a_disbursement_after_the_end_is_not_eligible_and_none_after_the_closure(examples_loaded):
     paid_and_redistributed("30000.00")
-    record(INNOSPRINT, commands.Disbursement(on=D(2019, 12, 11), beneficiary="Dernier jour", amount="1000.00"))
+    record(INNOSPRINT, facts.Disbursement(on=D(2019, 12, 11), beneficiary="Dernier jour", amount="1000.00"))
     run_sweep(D(2019, 12, 12))
-    record(INNOSPRINT, commands.Disbursement(on=D(2019, 12, 12), beneficiary="Trop tard", amount="2000.00"))
+    record(INNOSPRINT, facts.Disbursement(on=D(2019, 12, 12), beneficiary="Trop tard", amount="2000.00"))
     assert events("disbursement")[-1]["eligible"] is False
     assert "non retenu dans les dépenses éligibles" in events("disbursement")[-1]["note"]
     outcome = close()
     # 35,000.00 - (30,000.00 + 1,000.00): the one of 12/12 is outside the convention.
     assert (outcome.eligible, outcome.refund.amount) == (Decimal("31000.00"), Decimal("4000.00"))
     with pytest.raises(RuleViolation, match="la clôture a déjà calculé le reversement"):
-        record(INNOSPRINT, commands.Disbursement(on=D(2019, 12, 5), beneficiary="Oubli", amount="100.00"))
+        record(INNOSPRINT, facts.Disbursement(on=D(2019, 12, 5), beneficiary="Oubli", amount="100.00"))
 
 
 def test_a_disbursement_before_the_convention_is_active_is_refused(examples_loaded):
     with pytest.raises(RuleViolation, match="étape « signature de la convention »") as refused:
-        record(INNOSPRINT, commands.Disbursement(on=D(2019, 1, 3), beneficiary="Projet", amount="100.00"))
+        record(INNOSPRINT, facts.Disbursement(on=D(2019, 1, 3), beneficiary="Projet", amount="100.00"))
     assert refused.value.field == "on"
 
 
@@ -276,10 +276,10 @@ def obligations_of(kind: str) -> list[tuple[int, dt.date, str]]:
 
 def test_an_avenant_extends_the_convention_and_adds_money_with_its_obligations(examples_loaded):
     sign_both()
-    record(INNOSPRINT, commands.ProgressReport(on=D(2019, 2, 1)))
-    avenant = commands.Amendment(on=D(2019, 11, 15), ends_on=D(2020, 6, 11), extra_amount="10000.00",
-                                 instalments=[commands.AmendmentInstalment(amount="6000.00", due=D(2020, 1, 31)),
-                                              commands.AmendmentInstalment(amount="4000.00")],
+    record(INNOSPRINT, facts.ProgressReport(on=D(2019, 2, 1)))
+    avenant = facts.Amendment(on=D(2019, 11, 15), ends_on=D(2020, 6, 11), extra_amount="10000.00",
+                                 instalments=[facts.AmendmentInstalment(amount="6000.00", due=D(2020, 1, 31)),
+                                              facts.AmendmentInstalment(amount="4000.00")],
                                  text="prolongation de six mois")
     record(INNOSPRINT, avenant)
     record(INNOSPRINT, avenant)  # the same avenant again changes nothing
@@ -315,15 +315,15 @@ def test_an_avenant_extends_the_convention_and_adds_money_with_its_obligations(e
 def test_an_avenant_that_does_not_extend_or_does_not_add_up_is_refused(examples_loaded):
     sign_both()
     with pytest.raises(RuleViolation, match=r"postérieure à la fin actuelle de la convention \(11/12/2019\)") as bad:
-        record(INNOSPRINT, commands.Amendment(on=D(2019, 10, 1), ends_on=D(2019, 12, 11)))
+        record(INNOSPRINT, facts.Amendment(on=D(2019, 10, 1), ends_on=D(2019, 12, 11)))
     assert bad.value.field == "ends_on"
     with pytest.raises(RuleViolation, match=r"la somme des échéances \(9 000,00 EUR\) doit être égale au montant "
                                             r"de la subvention \(10 000,00 EUR\)") as bad:
-        record(INNOSPRINT, commands.Amendment(on=D(2019, 10, 1), ends_on=D(2020, 6, 11), extra_amount="10000.00",
-                                              instalments=[commands.AmendmentInstalment(amount="9000.00")]))
+        record(INNOSPRINT, facts.Amendment(on=D(2019, 10, 1), ends_on=D(2020, 6, 11), extra_amount="10000.00",
+                                              instalments=[facts.AmendmentInstalment(amount="9000.00")]))
     assert bad.value.field == "instalments"
     with pytest.raises(RuleViolation, match="un avenant se signe pendant la convention"):
-        record(INNOSPRINT, commands.Amendment(on=D(2019, 12, 20), ends_on=D(2020, 6, 11)))
+        record(INNOSPRINT, facts.Amendment(on=D(2019, 12, 20), ends_on=D(2020, 6, 11)))
     # Nothing was written by the refused avenants.
     assert view()["ends_on"] == "2019-12-11"
     assert events("amendment") == []
@@ -334,15 +334,16 @@ def test_an_avenant_that_does_not_extend_or_does_not_add_up_is_refused(examples_
 # -- the flows, under Prefect ---------------------------------------------------------
 
 def test_the_daily_sweep_starts_the_closure_and_the_refund_flow_closes_the_grant(prefect_server, examples_loaded):
-    from flows.disbursement import disbursement_recorded, refund_received
+    from flows.closure import refund_received
+    from flows.disbursement import disbursement_recorded
     from flows.sweep import daily_sweep
 
     sign_both()
-    record(INNOSPRINT, commands.PaymentConfirmation(number=1, paid_on=D(2019, 5, 15)))
-    state = disbursement_recorded(INNOSPRINT, commands.Disbursement(on=D(2019, 6, 3), beneficiary="Atelier Bilbot",
+    record(INNOSPRINT, facts.PaymentConfirmation(number=1, paid_on=D(2019, 5, 15)))
+    state = disbursement_recorded(INNOSPRINT, facts.Disbursement(on=D(2019, 6, 3), beneficiary="Atelier Bilbot",
                                                                     amount="31250.50"), return_state=True)
     assert state.is_completed(), state.message
-    refused = disbursement_recorded(INNOSPRINT, commands.Disbursement(on=D(2019, 6, 4), beneficiary="Projet",
+    refused = disbursement_recorded(INNOSPRINT, facts.Disbursement(on=D(2019, 6, 4), beneficiary="Projet",
                                                                       amount="4000.00"), return_state=True)
     assert refused.is_failed() and "dépasserait le montant de la subvention" in refused.message
 
@@ -359,7 +360,7 @@ def test_the_daily_sweep_starts_the_closure_and_the_refund_flow_closes_the_grant
     again = daily_sweep(business_date=D(2019, 12, 12))
     assert (again["evaluations"], again["closures"]) == ([], [])
 
-    paid = refund_received(INNOSPRINT, commands.RefundReceived(on=D(2020, 1, 6), amount="3749.50"))
+    paid = refund_received(INNOSPRINT, facts.RefundReceived(on=D(2020, 1, 6), amount="3749.50"))
     assert paid["stage"] == "closed"
     assert view()["stage"] == "closed"
     with unit_of_work() as session:
@@ -371,7 +372,7 @@ def test_the_amendment_flow_records_the_avenant(prefect_server, examples_loaded)
     from flows.amendment import grant_amendment
 
     sign_both()
-    state = grant_amendment(INNOSPRINT, commands.Amendment(on=D(2019, 11, 15), ends_on=D(2020, 3, 11)),
+    state = grant_amendment(INNOSPRINT, facts.Amendment(on=D(2019, 11, 15), ends_on=D(2020, 3, 11)),
                             return_state=True)
     assert state.is_completed(), state.message
     assert view()["ends_on"] == "2020-03-11"
@@ -380,6 +381,6 @@ def test_the_amendment_flow_records_the_avenant(prefect_server, examples_loaded)
     assert [(n, due) for n, due, _ in obligations_of("report")][6:] == [(7, D(2020, 2, 12)), (8, D(2020, 3, 12))]
     assert obligations_of("evaluation")[1] == (2, D(2020, 3, 12), "pending")
     assert scalar("SELECT actor FROM events WHERE kind = 'amendment'") == f"prefect:avenant {INNOSPRINT}"
-    refused = grant_amendment(INNOSPRINT, commands.Amendment(on=D(2019, 11, 20), ends_on=D(2020, 1, 31)),
+    refused = grant_amendment(INNOSPRINT, facts.Amendment(on=D(2019, 11, 20), ends_on=D(2020, 1, 31)),
                               return_state=True)
     assert refused.is_failed() and "postérieure à la fin actuelle de la convention (11/03/2020)" in refused.message

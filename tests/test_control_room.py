@@ -15,7 +15,7 @@ from flows.prefecture import prefecture_receipt
 from flows.signature import convention_signature
 from flows.sweep import daily_sweep
 from gateways.wiring import mail_gateway
-from services import commands, mailing
+from services import facts, mailing
 from services.dossier import load_files
 from tests.support import EXAMPLES, INNOSPRINT, REPO, latest_artifact, sign_both
 
@@ -33,7 +33,7 @@ def test_the_daily_sweep_publishes_the_portfolio_and_what_it_sent(prefect_server
 
 
 def test_a_failed_run_names_the_reason_in_french_and_mails_the_authority_once(prefect_server, examples_loaded):
-    wrong = commands.Signature(party="association", on=dt.date(2018, 12, 1))  # before the prefect's receipt
+    wrong = facts.Signature(party="association", on=dt.date(2018, 12, 1))  # before the prefect's receipt
     state = convention_signature(INNOSPRINT, wrong, return_state=True)
     assert state.is_failed()
     assert "préfecture" in state.message and "12/12/2018" in state.message
@@ -51,7 +51,7 @@ def test_a_failed_run_names_the_reason_in_french_and_mails_the_authority_once(pr
 
 
 def test_runs_are_named_after_the_grant_and_tagged_with_authority_and_stage(prefect_server, examples_loaded):
-    state = convention_signature(INNOSPRINT, commands.Signature(party="association", on=dt.date(2018, 12, 20)),
+    state = convention_signature(INNOSPRINT, facts.Signature(party="association", on=dt.date(2018, 12, 20)),
                                  return_state=True)
     assert state.is_completed()
     with get_client(sync_client=True) as client:
@@ -66,7 +66,7 @@ def test_a_receipt_naming_another_act_fails_with_the_rule(prefect_server, store)
     path = store.home.parent / "no-history.yaml"
     path.write_text(yaml.safe_dump(dossier, allow_unicode=True), encoding="utf-8")
     load_files([path], get_settings(), unit_of_work)
-    receipt = commands.PrefectureReceipt(act_id="002-200071892-20181128-44208A-DE-1-1",
+    receipt = facts.PrefectureReceipt(act_id="002-200071892-20181128-44208A-DE-1-1",
                                          received=dt.date(2018, 12, 12), published=dt.date(2018, 12, 11))
     state = prefecture_receipt(INNOSPRINT, receipt, return_state=True)
     assert state.is_failed() and "27/11/2018" in state.message

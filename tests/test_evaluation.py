@@ -23,7 +23,7 @@ from db.models import Evaluation, Event, Message, Obligation
 from db.session import unit_of_work
 from domain.errors import RuleViolation
 from gateways.wiring import mail_gateway
-from services import commands, evaluation, mailing, sweep
+from services import evaluation, facts, mailing, sweep
 from services.grants import get_grant
 from tests.support import INNOSPRINT, latest_artifact, record, scalar, sign_both
 
@@ -31,8 +31,8 @@ D = dt.date
 AUTHORITY = "dev-eco@casq.example.org"
 
 
-def report(on: dt.date, **indicators: int) -> commands.ProgressReport:
-    return commands.ProgressReport(on=on, indicators=commands.Indicators(**indicators))
+def report(on: dt.date, **indicators: int) -> facts.ProgressReport:
+    return facts.ProgressReport(on=on, indicators=facts.Indicators(**indicators))
 
 
 def mid_term_year() -> None:
@@ -40,13 +40,13 @@ def mid_term_year() -> None:
     received (n°2, due 12/04/2019, never came)."""
     sign_both()
     record(INNOSPRINT, report(D(2019, 2, 1), projects_supported=4, sessions_held=1))
-    record(INNOSPRINT, commands.PaymentConfirmation(number=1, paid_on=D(2019, 5, 15)))
-    record(INNOSPRINT, commands.Disbursement(on=D(2019, 5, 23), beneficiary="Atelier Bilbot", amount="4500.00"))
-    record(INNOSPRINT, commands.Disbursement(on=D(2019, 5, 23), beneficiary="Serre connectée du Vermandois",
+    record(INNOSPRINT, facts.PaymentConfirmation(number=1, paid_on=D(2019, 5, 15)))
+    record(INNOSPRINT, facts.Disbursement(on=D(2019, 5, 23), beneficiary="Atelier Bilbot", amount="4500.00"))
+    record(INNOSPRINT, facts.Disbursement(on=D(2019, 5, 23), beneficiary="Serre connectée du Vermandois",
                                              amount="3200.00"))
     # Figures to date: 9 projects, 80,000 EUR raised, 1 company, 2 hired, 3 sessions.
-    record(INNOSPRINT, commands.ProgressReport(
-        on=D(2019, 6, 3), number=3, indicators=commands.Indicators(
+    record(INNOSPRINT, facts.ProgressReport(
+        on=D(2019, 6, 3), number=3, indicators=facts.Indicators(
             projects_supported=9, funding_raised_eur=Decimal("80000"), companies_created=1,
             young_graduates_hired=2, sessions_held=3)))
 

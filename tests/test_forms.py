@@ -58,7 +58,7 @@ def test_the_vote_form_is_with_or_without_a_count_and_counts_are_plain_numbers()
 
 
 def test_the_forms_values_reach_the_rule_as_the_seed_vote():
-    from services.commands import CountedVote, OutcomeVote, Vote, Votes
+    from services.facts import CountedVote, OutcomeVote, Vote, Votes
 
     # What the form sends for seed 002: 76 in office, 62 present, 6 proxies, 67 for, 1 abstention.
     sent = {"session": "2018-11-27", "convened": "2018-11-21", "members_in_office": 76, "present": 62,

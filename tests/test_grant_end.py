@@ -20,9 +20,10 @@ from core import clock
 from core.settings import get_settings
 from db.models import Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
-from services import closure, commands, payments, sweep
+from services import closure, facts, payment_results, payments, sweep
 from services.dossier import load_files
 from services.dossier_messages import DossierError
+from services.follow_up import LocalFollowUpSteps
 from services.grants import get_grant
 from tests.support import record, scalar, sign_both
 
@@ -56,11 +57,12 @@ def run_sweep(day: dt.date) -> sweep.SweepResult:
 
 
 def close_due(day: dt.date) -> list[str]:
+    steps = LocalFollowUpSteps(unit_of_work, get_settings(), actor="test")
     with clock.frozen(day):
-        return closure.run_due(unit_of_work, get_settings(), day, actor="test")
+        return [steps.close(reference, day) for reference in steps.due_closures()]
 
 
-def pay(day: dt.date) -> payments.PaymentReport:
+def pay(day: dt.date) -> payment_results.PaymentReport:
     with clock.frozen(day):
         return payments.pay(unit_of_work, get_settings(), day, f"b-{day:%Y%m%d}")
 
@@ -88,8 +90,8 @@ def journal(kind: str) -> list[dict]:
         return [e.payload for e in session.scalars(sa.select(Event).where(Event.kind == kind).order_by(Event.id))]
 
 
-def crf(on: dt.date, budgeted: str, actual: str) -> commands.FinancialReport:
-    return commands.FinancialReport(on=on, charges_budgeted=budgeted, charges_actual=actual,
+def crf(on: dt.date, budgeted: str, actual: str) -> facts.FinancialReport:
+    return facts.FinancialReport(on=on, charges_budgeted=budgeted, charges_actual=actual,
                                     products_budgeted=budgeted, products_actual=actual)
 
 
@@ -101,7 +103,7 @@ def test_an_operating_grant_waits_for_its_financial_report_and_claims_back_only_
     # with a titre for the whole 11,000 EUR.
     load(tmp_path, grant(OPERATING, "19001", "11000.00", [{"amount": "11000.00"}]))
     assert instalments(OPERATING) == [(1, "11000.00", "scheduled", D(2019, 4, 5))]
-    record(OPERATING, commands.PaymentConfirmation(number=1, paid_on=D(2019, 4, 5)))
+    record(OPERATING, facts.PaymentConfirmation(number=1, paid_on=D(2019, 4, 5)))
     assert run_sweep(D(2020, 2, 4)).transitions == [(OPERATING, "active", "closing")]
     assert close_due(D(2020, 2, 4)) == []
     assert refund(OPERATING) is None and stage(OPERATING) == "closing"
@@ -121,7 +123,7 @@ def test_an_operating_grant_waits_for_its_financial_report_and_claims_back_only_
     assert received["charges"] == {"budgeted": "40000.00", "actual": "38000.00", "gap": "-2000.00",
                                    "gap_percent": "-5.0"}
     assert close_due(D(2020, 6, 25)) == []  # received, not yet checked
-    record(OPERATING, commands.FinancialReportChecked(on=D(2020, 7, 6), eligible_spending="10400.00"))
+    record(OPERATING, facts.FinancialReportChecked(on=D(2020, 7, 6), eligible_spending="10400.00"))
     [line] = close_due(D(2020, 7, 6))
     # Clause "reliquat" (the default of an operating grant): 11,000.00 - 10,400.00 = 600.00.
     assert "titre de recette TR-2020-000001 émis : 600,00 EUR à reverser" in line
@@ -140,9 +142,9 @@ def test_a_grant_whose_convention_ended_before_its_act_is_not_closed_before_bein
     assert close_due(D(2019, 2, 4)) == [] and refund(reference) is None
     report = pay(D(2019, 4, 5))
     assert [(a.reference, a.number, a.status) for a in report.ordered] == [(reference, 1, "ordered")]
-    record(reference, commands.PaymentConfirmation(number=1, paid_on=D(2019, 4, 9)))
+    record(reference, facts.PaymentConfirmation(number=1, paid_on=D(2019, 4, 9)))
     record(reference, crf(D(2019, 5, 2), "8000.00", "8000.00"))
-    record(reference, commands.FinancialReportChecked(on=D(2019, 5, 20), eligible_spending="8000.00"))
+    record(reference, facts.FinancialReportChecked(on=D(2019, 5, 20), eligible_spending="8000.00"))
     [line] = close_due(D(2019, 5, 20))
     assert "rien à reverser" in line and stage(reference) == "closed"
     assert pay(D(2019, 7, 1)).ordered == []
@@ -154,11 +156,11 @@ def test_an_instalment_not_yet_paid_at_closure_is_cancelled_and_never_paid_with_
     load(tmp_path, grant(reference, "19003", "20000.00",
                          [{"amount": "10000.00", "due": "2019-04-01"}, {"amount": "10000.00", "due": "2020-03-02"}]))
     sign_both(reference, D(2019, 2, 11), D(2019, 2, 15))
-    record(reference, commands.PaymentConfirmation(number=1, paid_on=D(2019, 4, 1)))
+    record(reference, facts.PaymentConfirmation(number=1, paid_on=D(2019, 4, 1)))
     run_sweep(D(2020, 2, 4))
     assert close_due(D(2020, 2, 4)) == []  # no titre before the compte rendu financier is checked
     record(reference, crf(D(2020, 2, 10), "25000.00", "9000.00"))
-    record(reference, commands.FinancialReportChecked(on=D(2020, 2, 20), approved=False,
+    record(reference, facts.FinancialReportChecked(on=D(2020, 2, 20), approved=False,
                                                       eligible_spending="4000.00"))
     close_due(D(2020, 2, 20))
     # Entitled to 4,000.00, paid 10,000.00: 6,000.00 claimed back, instalment 2 cancelled.
@@ -195,10 +197,10 @@ def test_instalments_due_on_a_fact_wait_for_it_and_the_solde_is_reduced_to_what_
     sign_both(reference, D(2019, 2, 11), D(2019, 2, 15))
     assert instalments(reference)[0] == (1, "15000.00", "scheduled", D(2019, 3, 18))
     assert [(a.number, a.status) for a in pay(D(2019, 3, 18)).ordered] == [(1, "ordered")]
-    record(reference, commands.PaymentConfirmation(number=1, paid_on=D(2019, 3, 20)))
+    record(reference, facts.PaymentConfirmation(number=1, paid_on=D(2019, 3, 20)))
     run_sweep(D(2020, 2, 4))
     record(reference, crf(D(2020, 3, 2), "60000.00", "54000.00"))
-    record(reference, commands.FinancialReportChecked(on=D(2020, 3, 16), eligible_spending="27000.00"))
+    record(reference, facts.FinancialReportChecked(on=D(2020, 3, 16), eligible_spending="27000.00"))
     # Approved on 16/03/2020: the solde falls due 60 days later, Friday 15/05/2020; the
     # closure leaves the association 27,000.00 - 15,000.00 = 12,000.00.
     [line] = close_due(D(2020, 3, 16))
@@ -209,7 +211,7 @@ def test_instalments_due_on_a_fact_wait_for_it_and_the_solde_is_reduced_to_what_
     assert stage(reference) == "closing"  # never closed with an instalment still to pay
     assert [(a.number, a.amount) for a in pay(D(2020, 5, 15)).ordered] == [(2, Decimal("12000.00"))]
     assert stage(reference) == "closing"
-    record(reference, commands.PaymentConfirmation(number=2, paid_on=D(2020, 5, 19)))
+    record(reference, facts.PaymentConfirmation(number=2, paid_on=D(2020, 5, 19)))
     assert stage(reference) == "closed"
 
 

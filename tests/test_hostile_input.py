@@ -132,8 +132,8 @@ def test_a_file_above_the_size_limit_is_refused_unread(store, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, expected", [
-    ("reference: CASQ-2018-INNOSPRINT\n", "une liste d'événements datés est attendue"),
-    ("- CASQ-2018-INNOSPRINT\n", "événement n°1 : un objet"),
+    ("reference: CASQ-2018-INNOSPRINT\n", "une liste de faits datés est attendue"),
+    ("- CASQ-2018-INNOSPRINT\n", "fait n°1 : un objet"),
     ("- {reference: CASQ-2018-INNOSPRINT, event: signature, party: association, on: 2019-02-30}\n",
      "date invalide"),
     ("- [unclosed\n", "YAML illisible"),

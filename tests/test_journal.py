@@ -168,12 +168,12 @@ def test_anchoring_again_writes_only_what_changed(loaded, capsys):
 def record_signature() -> None:
     import datetime as dt
 
-    from services.commands import Signature
-    from services.events import apply_event
+    from services.fact_handlers import apply_fact
+    from services.facts import Signature
     from services.grants import get_grant
 
     with unit_of_work() as session:
-        apply_event(session, get_grant(session, CASQ), Signature(party="association", on=dt.date(2018, 12, 20)),
+        apply_fact(session, get_grant(session, CASQ), Signature(party="association", on=dt.date(2018, 12, 20)),
                     get_settings(), actor="test")
 
 
@@ -219,13 +219,13 @@ def test_the_chain_holds_across_later_transactions(loaded, capsys):
     import datetime as dt
 
     from core.settings import get_settings
-    from services.commands import Signature
-    from services.events import apply_event
+    from services.fact_handlers import apply_fact
+    from services.facts import Signature
     from services.grants import get_grant
 
     before = len(events_by_grant(loaded.engine)[CASQ])
     with unit_of_work() as session:
-        apply_event(session, get_grant(session, CASQ), Signature(party="association", on=dt.date(2018, 12, 20)),
+        apply_fact(session, get_grant(session, CASQ), Signature(party="association", on=dt.date(2018, 12, 20)),
                     get_settings(), actor="test")
     assert main(["load", *map(str, EXAMPLES)]) == 0
     events = events_by_grant(loaded.engine)[CASQ]

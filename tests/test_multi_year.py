@@ -23,9 +23,10 @@ from core.settings import get_settings
 from db.models import ConventionYear, Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from services import closure, commands, sweep
+from services import closure, facts, sweep
 from services.dossier import load_files
 from services.dossier_messages import DossierError
+from services.follow_up import LocalFollowUpSteps
 from services.grants import get_grant
 from tests.support import record, sign_both
 
@@ -84,13 +85,18 @@ def state() -> dict:
                 "instalments": [(i.number, str(i.amount), i.due_on) for i in instalments]}
 
 
-def crf(number: int, on: dt.date, budgeted: str, actual: str) -> commands.FinancialReport:
-    return commands.FinancialReport(on=on, number=number, charges_budgeted=budgeted, charges_actual=actual,
+def close_due(day: dt.date) -> list[str]:
+    steps = LocalFollowUpSteps(unit_of_work, get_settings(), actor="test")
+    return [steps.close(reference, day) for reference in steps.due_closures()]
+
+
+def crf(number: int, on: dt.date, budgeted: str, actual: str) -> facts.FinancialReport:
+    return facts.FinancialReport(on=on, number=number, charges_budgeted=budgeted, charges_actual=actual,
                                     products_budgeted=budgeted, products_actual=actual)
 
 
-def year_3(**more: object) -> commands.AnnualTranche:
-    return commands.AnnualTranche(**({"exercise": 2025, "amount": "24000.00", "act": "CD93-CP-2025-02"} | more))
+def year_3(**more: object) -> facts.AnnualTranche:
+    return facts.AnnualTranche(**({"exercise": 2025, "amount": "24000.00", "act": "CD93-CP-2025-02"} | more))
 
 
 def test_a_three_year_convention_has_each_year_voted_paid_reported_and_settled_on_its_own(store, tmp_path):
@@ -131,23 +137,23 @@ def test_a_three_year_convention_has_each_year_voted_paid_reported_and_settled_o
 
     sign_both(CPO, D(2025, 2, 3), D(2025, 2, 5))
     for number, day in ((2, D(2024, 3, 29)), (3, D(2024, 9, 30)), (4, D(2025, 3, 24))):
-        record(CPO, commands.PaymentConfirmation(number=number, paid_on=day))
+        record(CPO, facts.PaymentConfirmation(number=number, paid_on=day))
     record(CPO, crf(2, D(2025, 5, 20), "55000.00", "52500.00"))
-    record(CPO, commands.FinancialReportChecked(on=D(2025, 6, 15), number=2, eligible_spending="19500.00"))
+    record(CPO, facts.FinancialReportChecked(on=D(2025, 6, 15), number=2, eligible_spending="19500.00"))
 
     with clock.frozen(D(2026, 1, 1)), unit_of_work() as session:
         sweep.sweep(session, D(2026, 1, 1), get_settings())
     with clock.frozen(D(2026, 1, 1)):
-        assert closure.run_due(unit_of_work, get_settings(), D(2026, 1, 1), actor="test") == []
+        assert close_due(D(2026, 1, 1)) == []
     with unit_of_work() as session:
         grant = get_grant(session, CPO)
         assert grant.stage == "closing"
         assert "n°3 (2025)" in closure.waiting_for(session, grant)
 
     record(CPO, crf(3, D(2026, 5, 11), "60000.00", "65000.00"))
-    record(CPO, commands.FinancialReportChecked(on=D(2026, 6, 1), number=3, eligible_spending="26000.00"))
+    record(CPO, facts.FinancialReportChecked(on=D(2026, 6, 1), number=3, eligible_spending="26000.00"))
     with clock.frozen(D(2026, 6, 2)):
-        [line] = closure.run_due(unit_of_work, get_settings(), D(2026, 6, 2), actor="test")
+        [line] = close_due(D(2026, 6, 2))
     assert "2 500,00" in line
     with unit_of_work() as session:
         refund = session.scalars(sa.select(Refund)).one()
@@ -165,16 +171,16 @@ def test_a_year_outside_the_convention_or_an_avenant_that_changes_nothing_is_ref
     load(tmp_path, cpo([]))
     before = state()
     with pytest.raises(RuleViolation, match="hors des années de la convention pluriannuelle .2023 à 2025."):
-        record(CPO, commands.AnnualTranche(exercise=2026, amount="24000.00", act="CD93-CP-2025-02"))
+        record(CPO, facts.AnnualTranche(exercise=2026, amount="24000.00", act="CD93-CP-2025-02"))
     with pytest.raises(RuleViolation, match="première année"):
-        record(CPO, commands.AnnualTranche(exercise=2023, amount="24000.00", act="CD93-CP-2025-02"))
+        record(CPO, facts.AnnualTranche(exercise=2023, amount="24000.00", act="CD93-CP-2025-02"))
     # An avenant that neither moves the end nor adds an amount.
     with pytest.raises(RuleViolation, match="postérieure à la fin actuelle .*tranche"):
-        record(CPO, commands.Amendment(on=D(2024, 2, 5), ends_on=D(2025, 12, 31)))
+        record(CPO, facts.Amendment(on=D(2024, 2, 5), ends_on=D(2025, 12, 31)))
     with pytest.raises(RuleViolation, match="strictement positif"):
-        record(CPO, commands.AnnualTranche(exercise=2024, amount="0.00", avenant={"on": "2024-02-05"}))
+        record(CPO, facts.AnnualTranche(exercise=2024, amount="0.00", avenant={"on": "2024-02-05"}))
     with pytest.raises(RuleViolation, match="adopte la convention"):
-        record(CPO, commands.AnnualTranche(exercise=2024, amount="22000.00", act="CD93-CP-2023-04"))
+        record(CPO, facts.AnnualTranche(exercise=2024, amount="22000.00", act="CD93-CP-2023-04"))
     with pytest.raises(RuleViolation, match="compte rendu financier n°2"):
         record(CPO, crf(2, D(2024, 5, 15), "50000.00", "50000.00"))
     assert state() == before  # nothing written
@@ -220,12 +226,12 @@ def test_the_year_is_recorded_from_the_ui_flow(prefect_server, store, tmp_path):
     from flows.amendment import convention_year_voted
 
     load(tmp_path, cpo([]))
-    run = convention_year_voted(CPO, commands.AnnualTranche(
-        exercise=2024, amount="22000.00", avenant=commands.TrancheAvenant(on=D(2024, 2, 5))), return_state=True)
+    run = convention_year_voted(CPO, facts.AnnualTranche(
+        exercise=2024, amount="22000.00", avenant=facts.TrancheAvenant(on=D(2024, 2, 5))), return_state=True)
     assert run.is_completed(), run.message
     assert state()["years"] == [(1, 2023, "20000.00"), (2, 2024, "22000.00")]
     refused = convention_year_voted(CPO, year_3(exercise=2026), return_state=True)
     assert refused.is_failed() and "hors des années de la convention pluriannuelle (2023 à 2025)" in refused.message
     # An ordinary avenant brings no money to a CPO: the year does.
     with pytest.raises(RuleViolation, match="année par année"):
-        record(CPO, commands.Amendment(on=D(2024, 3, 1), ends_on=D(2026, 6, 30), extra_amount="1000.00"))
+        record(CPO, facts.Amendment(on=D(2024, 3, 1), ends_on=D(2026, 6, 30), extra_amount="1000.00"))

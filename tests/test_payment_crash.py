@@ -1,9 +1,9 @@
 """A worker killed mid-payment: the next run asks the bank, it never orders twice.
 
 The payment runs in a separate process (tests/payment_worker.py, the real `grant-payment`
-flow against the tests' Prefect server) with GRANTFLOW_TEST_CRASH_AFTER_ORDER=1: it
-SIGKILLs itself right after the simulated treasury accepted the order, before the answer
-is committed to the store. The treasury's memory is a SQLite file, so it survives.
+flow against the tests' Prefect server) with --crash-after-order: it SIGKILLs itself
+right after the simulated treasury accepted the order, before the answer is committed
+to the store. The treasury's memory is a SQLite file, so it survives.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from core.settings import get_settings
 from db.session import unit_of_work
-from services import payments
+from services import payment_orders, payment_plan, payments
 from tests.support import (
     INNOSPRINT,
     PAYDAY,
@@ -38,10 +38,8 @@ pytestmark = pytest.mark.slow
 def run_worker(*args: str, crash: bool) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)  # the store's URL and home, set by the `store` fixture
     env["PREFECT_API_URL"] = prefect.settings.PREFECT_API_URL.value() or ""
-    env.pop(payments.CRASH_AFTER_ORDER_ENV, None)
-    if crash:
-        env[payments.CRASH_AFTER_ORDER_ENV] = "1"
-    return subprocess.run([sys.executable, "-m", "tests.payment_worker", *args], cwd=REPO, env=env,
+    crashing = ["--crash-after-order"] if crash else []
+    return subprocess.run([sys.executable, "-m", "tests.payment_worker", *crashing, *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=180)
 
 
@@ -101,11 +99,11 @@ def test_a_claim_left_by_a_crash_before_the_bank_call_is_ordered_once(signed):
     """Killed after the claim's commit, before the call: the bank never saw the key, so
     the next run records the claim as failed and orders it, once, with the same key."""
     with unit_of_work() as session:
-        [ready] = payments.payment_plan(session, get_settings(), PAYDAY).ready
+        [ready] = payment_plan.payment_plan(session, get_settings(), PAYDAY).ready
     with unit_of_work() as session:
-        assert payments.claim(session, ready, "dead-batch") is not None
+        assert payment_orders.claim(session, ready, "dead-batch") is not None
     with unit_of_work() as session:  # a second claim of the same instalment is refused
-        assert payments.claim(session, ready, "other-batch") is None
+        assert payment_orders.claim(session, ready, "other-batch") is None
 
     report = payments.pay(unit_of_work, get_settings(), PAYDAY, "next-run")
 

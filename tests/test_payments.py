@@ -25,10 +25,11 @@ from core.settings import get_settings
 from db.models import Association, Authority, Grant, Instalment, Message, Obligation
 from db.session import get_engine, unit_of_work
 from gateways.treasury_simulated import FaultPlan, SimulatedTreasury
-from services import payments
-from services.commands import PaymentConfirmation
+from services import payment_confirmation, payment_plan, payment_results, payments
 from services.dossier import load_files
 from services.dossier_messages import DossierError
+from services.facts import PaymentConfirmation
+from services.payment_results import ProblemKind
 from tests.support import (
     EXAMPLES,
     INNOSPRINT,
@@ -115,7 +116,7 @@ def test_a_failed_run_rerun_by_hand_orders_nothing_already_ordered_or_paid(store
     k1, k2, k3 = (key(n) for n in (1, 2, 3))
     use_fault_plan(monkeypatch, FaultPlan(reject={k2: "pièce manquante : attestation d'assurance"}))
 
-    with pytest.raises(payments.PaymentRunFailed) as failed:
+    with pytest.raises(payment_results.PaymentRunFailed) as failed:
         payment_run(business_date=PAYDAY)
     assert "CASQ-2018-INNOSPRINT, versement n°2 (10 000,00 EUR)" in str(failed.value)
     assert "pièce manquante : attestation d'assurance" in str(failed.value)
@@ -126,7 +127,7 @@ def test_a_failed_run_rerun_by_hand_orders_nothing_already_ordered_or_paid(store
     payment_confirmation(INNOSPRINT, PaymentConfirmation(number=1, paid_on=dt.date(2019, 6, 3)))
 
     # The failed run, rerun by hand with the same parameters: fails again for n°2 only.
-    with pytest.raises(payments.PaymentRunFailed) as again:
+    with pytest.raises(payment_results.PaymentRunFailed) as again:
         payment_run(business_date=PAYDAY)
     assert "versement n°2" in str(again.value) and "n°1 " not in str(again.value) and "n°3" not in str(again.value)
 
@@ -190,7 +191,7 @@ def test_a_run_started_while_another_is_at_the_bank_waits_and_orders_nothing(sig
     answer not yet); run B must neither order the instalment nor take A's claim as a crash."""
     settings = get_settings()
     slow = PausingTreasury(SimulatedTreasury(settings.treasury_path))
-    reports: dict[str, payments.PaymentReport] = {}
+    reports: dict[str, payment_results.PaymentReport] = {}
 
     def run(name: str, gateway_for) -> None:
         reports[name] = payments.pay(unit_of_work, settings, PAYDAY, f"batch-{name}", reference=INNOSPRINT,
@@ -236,7 +237,7 @@ def test_a_rejection_for_invalid_bank_details_fails_the_run_then_the_corrected_r
 
     use_fault_plan(monkeypatch,
                    FaultPlan(reject_iban={INNOSPRINT_IBAN: "compte clos : coordonnées bancaires invalides"}))
-    with pytest.raises(payments.PaymentRunFailed) as failed:
+    with pytest.raises(payment_results.PaymentRunFailed) as failed:
         payment_run(business_date=PAYDAY)
     message = str(failed.value)
     assert "subvention CASQ-2018-INNOSPRINT, versement n°1 (35 000,00 EUR) : rejeté par le Trésor" in message
@@ -321,7 +322,7 @@ def test_refused_preconditions_fail_the_run_in_french_and_send_nothing(store, pr
     with unit_of_work() as session:
         association = session.scalars(sa.select(Association).where(Association.code == "faubourg-numerique")).one()
         association.bic = "bnpafrppxxx"
-    with pytest.raises(payments.PaymentRunFailed) as failed:
+    with pytest.raises(payment_results.PaymentRunFailed) as failed:
         grant_payment(INNOSPRINT, number=1, business_date=PAYDAY)
     message = str(failed.value)
     assert "subvention CASQ-2018-INNOSPRINT, versement n°1 (35 000,00 EUR) : conditions de paiement non remplies" \
@@ -337,11 +338,11 @@ def test_an_act_not_yet_executoire_refuses_payment(store):
     load_examples()  # CASA 2015: no prefecture acknowledgement, no due date yet
     settings = get_settings()
     with unit_of_work() as session:
-        plan = payments.payment_plan(session, settings, dt.date(2016, 6, 1), "CASA-2015-CREATIVE-CLUSTER", 1)
+        plan = payment_plan.payment_plan(session, settings, dt.date(2016, 6, 1), "CASA-2015-CREATIVE-CLUSTER", 1)
     [problem] = plan.problems
     assert problem.kind == "conditions" and "acte pas encore exécutoire" in problem.reason
     with unit_of_work() as session:  # not due: a payment run leaves it alone
-        assert payments.payment_plan(session, settings, dt.date(2016, 6, 1)).ready == []
+        assert payment_plan.payment_plan(session, settings, dt.date(2016, 6, 1)).ready == []
 
 
 def test_the_payment_history_event_confirms_an_instalment(store, tmp_path):
@@ -370,17 +371,17 @@ def test_a_confirmation_twice_is_harmless_and_another_date_is_refused(signed):
     confirmation = PaymentConfirmation(number=1, paid_on=dt.date(2019, 6, 3))
     for _ in range(2):
         with unit_of_work() as session:
-            payments.confirm_payment(session, get_grant(session, INNOSPRINT), confirmation, get_settings(),
+            payment_confirmation.confirm_payment(session, get_grant(session, INNOSPRINT), confirmation, get_settings(),
                                      actor="test")
     assert journal_kinds().count("payment") == 1
     with pytest.raises(RuleViolation, match="déjà enregistré comme payé le 03/06/2019"):
         with unit_of_work() as session:
-            payments.confirm_payment(session, get_grant(session, INNOSPRINT),
+            payment_confirmation.confirm_payment(session, get_grant(session, INNOSPRINT),
                                      PaymentConfirmation(number=1, paid_on=dt.date(2019, 6, 4)), get_settings(),
                                      actor="test")
     with pytest.raises(RuleViolation, match="pas d'échéance n°2"):
         with unit_of_work() as session:
-            payments.confirm_payment(session, get_grant(session, INNOSPRINT),
+            payment_confirmation.confirm_payment(session, get_grant(session, INNOSPRINT),
                                      PaymentConfirmation(number=2, paid_on=dt.date(2019, 6, 4)), get_settings(),
                                      actor="test")
 
@@ -390,7 +391,7 @@ def test_the_bank_unreachable_for_the_whole_run_leaves_the_instalment_failed_the
     k = key()
     use_fault_plan(monkeypatch, FaultPlan(timeouts={k: 1}))
     report = payments.pay(unit_of_work, get_settings(), PAYDAY, "b1")
-    assert [p.kind for p in report.problems] == ["technique"]
+    assert [p.kind for p in report.problems] == [ProblemKind.TECHNICAL]
     assert instalments()[0]["status"] == "failed"
     report = payments.pay(unit_of_work, get_settings(), PAYDAY, "b2")
     assert [a.number for a in report.ordered] == [1] and report.problems == []
@@ -451,7 +452,7 @@ def test_a_missing_treasury_account_is_told_to_the_authority_once(signed, prefec
         authority = session.scalars(sa.select(Authority).where(Authority.code == "casq")).one()
         authority.iban = authority.bic = None
     for day in (PAYDAY, PAYDAY + dt.timedelta(days=3)):  # Friday 31/05, then Monday 03/06/2019
-        with pytest.raises(payments.PaymentRunFailed) as failed:
+        with pytest.raises(payment_results.PaymentRunFailed) as failed:
             payment_run(business_date=day)
         assert "compte au Trésor de la collectivité « casq » absent ou invalide" in str(failed.value)
     with unit_of_work() as session:

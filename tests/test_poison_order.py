@@ -19,7 +19,8 @@ from db.models import Instalment
 from db.session import unit_of_work
 from gateways.treasury_simulated import SimulatedTreasury
 from grantflow.synthetic import generate
-from services import payments
+from services import payment_plan, payments
+from services.payment_results import ProblemKind
 
 DAY = dt.date(2019, 12, 31)
 POISON = Decimal("1000000000.00")
@@ -37,7 +38,7 @@ def test_one_poison_order_among_a_hundred_grants_leaves_the_others_ordered(store
             session.execute(sa.text("UPDATE authorities SET iban = 'FR7630001007941234567890185', "
                                     "bic = 'BDFEFRPPCCT'"))
     with unit_of_work() as session:
-        ready = payments.payment_plan(session, get_settings(), DAY).ready
+        ready = payment_plan.payment_plan(session, get_settings(), DAY).ready
     assert len(ready) >= 10, ready
     poison = ready[len(ready) // 2]
     with unit_of_work() as session:
@@ -51,7 +52,7 @@ def test_one_poison_order_among_a_hundred_grants_leaves_the_others_ordered(store
     ordered = sorted(a.instalment_id for a in report.ordered)
     assert ordered == sorted(set(ready) - {poison})
     [problem] = [p for p in report.problems if p.kind != "conditions"]  # others wait for a signature
-    assert problem.kind == "ordre" and problem.amount == POISON
+    assert problem.kind == ProblemKind.PARKED and problem.amount == POISON
     assert "ordre impossible à émettre" in problem.reason and "999999999.99" in problem.reason
     with unit_of_work() as session:
         statuses = dict(session.execute(sa.select(Instalment.id, Instalment.status)

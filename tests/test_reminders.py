@@ -13,7 +13,7 @@ from core.settings import get_settings
 from db.models import Grant, Message, Obligation
 from db.session import unit_of_work
 from gateways.wiring import mail_gateway
-from services import commands, mailing, sweep
+from services import facts, mailing, sweep
 from tests.support import INNOSPRINT, AtMessage, empty_store, record, scalar, sign_both
 
 D = dt.date
@@ -96,7 +96,7 @@ def test_sweeping_again_the_same_or_an_earlier_day_changes_nothing(examples_load
 
 def test_no_reminder_for_a_report_recorded_on_time(examples_loaded):
     sign_both()
-    record(INNOSPRINT, commands.ProgressReport(on=D(2019, 2, 1), indicators=commands.Indicators(
+    record(INNOSPRINT, facts.ProgressReport(on=D(2019, 2, 1), indicators=facts.Indicators(
         projects_supported=4)))
     for day in (D(2019, 2, 5), D(2019, 2, 12), D(2019, 2, 19), D(2019, 3, 5)):
         run_sweep(day)

@@ -22,7 +22,7 @@ from db.models import Base
 from flows.deliberation import deliberation_approval
 from flows.prefecture import prefecture_receipt
 from grantflow.cli import main
-from services.commands import CountedVote, PrefectureReceipt
+from services.facts import CountedVote, PrefectureReceipt
 
 REPO = Path(__file__).resolve().parents[1]
 CASQ = "CASQ-2018-INNOSPRINT"

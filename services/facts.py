@@ -1,6 +1,8 @@
 """What an operator (or a dossier) can say happened: one pydantic model per fact.
 
-The same models are the dossier's history events and the parameters of the flows that
+A fact is what an operator records (a vote, a signature, a report...); the journal row it
+leaves is an `Event` (db/models.py). The same models are the dossier's history (its
+`event:` key names the fact's kind) and the parameters of the flows that
 record facts from the Prefect UI, where their French titles label the form; their
 docstrings are in French because the UI shows them as the form's descriptions.
 """
@@ -22,18 +24,18 @@ def _amount(value: object) -> Decimal:
 Amount = Annotated[Decimal, BeforeValidator(_amount)]
 
 
-class Command(BaseModel):
+class Fact(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Votes(Command):
+class Votes(Fact):
     for_: int = Field(alias="for", ge=0, title="Voix pour")
     against: int = Field(ge=0, title="Voix contre")
     abstentions: int = Field(default=0, ge=0, title="Abstentions")
     not_voting: int = Field(default=0, ge=0, title="Ne prennent pas part au vote")
 
 
-class Vote(Command):
+class Vote(Fact):
     """Le vote d'une séance sur l'acte (CGCT L2121-17, L2121-20)."""
 
     event: Literal["vote"] = "vote"
@@ -61,7 +63,7 @@ _PRESIDENT = {"aucune": None, "pour": "for", "contre": "against"}
 _OUTCOME = {"adoptée": "adopted", "rejetée": "rejected"}
 
 
-class CountedVote(Command):
+class CountedVote(Fact):
     """Vote dont l'acte donne le décompte : présents, pouvoirs et voix."""
 
     model_config = ConfigDict(title="avec décompte")
@@ -91,7 +93,7 @@ class CountedVote(Command):
                     reconvened_after=self.reconvened_after, act_number=self.act_number)
 
 
-class OutcomeVote(Command):
+class OutcomeVote(Fact):
     """Vote dont l'acte ne donne que le résultat (ni présents ni voix)."""
 
     model_config = ConfigDict(title="sans décompte")
@@ -110,7 +112,7 @@ class OutcomeVote(Command):
 VoteForm = Annotated[CountedVote | OutcomeVote, Field(title="Vote")]
 
 
-class PrefectureReceipt(Command):
+class PrefectureReceipt(Fact):
     """La transmission de l'acte : l'accusé de réception @CTES, ou le tampon de la préfecture sur papier."""
 
     event: Literal["prefecture_receipt"] = "prefecture_receipt"
@@ -128,26 +130,26 @@ class PrefectureReceipt(Command):
         return self
 
 
-class ControlRestarted(Command):
+class ControlRestarted(Fact):
     """Une demande de pièces ou une lettre d'observations du préfet : le délai de deux mois repart."""
 
     event: Literal["control_restarted"] = "control_restarted"
     on: dt.date = Field(title="Date de la demande du préfet")
 
 
-class Signature(Command):
+class Signature(Fact):
     event: Literal["signature"] = "signature"
     party: Literal["association", "authority"] = Field(title="Signataire")
     on: dt.date = Field(title="Date de signature")
 
 
-class PaymentConfirmation(Command):
+class PaymentConfirmation(Fact):
     event: Literal["payment"] = "payment"
     number: int = Field(ge=1, title="N° de l'échéance")
     paid_on: dt.date = Field(title="Date de paiement")
 
 
-class Indicators(Command):
+class Indicators(Fact):
     projects_supported: int | None = Field(default=None, ge=0, title="Projets accompagnés")
     funding_raised_eur: Decimal | None = Field(default=None, ge=0, title="Investissements captés (EUR)")
     companies_created: int | None = Field(default=None, ge=0, title="Entreprises créées")
@@ -155,7 +157,7 @@ class Indicators(Command):
     sessions_held: int | None = Field(default=None, ge=0, title="Sessions tenues")
 
 
-class ProgressReport(Command):
+class ProgressReport(Fact):
     event: Literal["report"] = "report"
     on: dt.date = Field(title="Date de réception du compte rendu")
     number: int | None = Field(default=None, ge=1, title="N° du compte rendu (sinon le suivant)")
@@ -163,31 +165,31 @@ class ProgressReport(Command):
     text: str = Field(default="", max_length=20_000, title="Commentaire")
 
 
-class ReportAnswer(Command):
+class ReportAnswer(Fact):
     event: Literal["report_answer"] = "report_answer"
     on: dt.date = Field(title="Date de la réponse")
     number: int | None = Field(default=None, ge=1, title="N° du compte rendu (sinon le plus ancien sans réponse)")
 
 
-class Disbursement(Command):
+class Disbursement(Fact):
     event: Literal["disbursement"] = "disbursement"
     on: dt.date = Field(title="Date du versement au porteur de projet")
     beneficiary: str = Field(min_length=1, max_length=255, title="Bénéficiaire")
     amount: Amount = Field(title="Montant (EUR)")
 
 
-class RefundReceived(Command):
+class RefundReceived(Fact):
     event: Literal["refund"] = "refund"
     on: dt.date = Field(title="Date d'encaissement")
     amount: Amount = Field(title="Montant reversé (EUR)")
 
 
-class AmendmentInstalment(Command):
+class AmendmentInstalment(Fact):
     amount: Amount = Field(title="Montant (EUR)")
     due: dt.date | None = Field(default=None, title="Échéance (sinon 60 jours après l'avenant)")
 
 
-class Amendment(Command):
+class Amendment(Fact):
     """Un avenant : la convention prolongée (nouvelle date de fin), avec ou sans montant supplémentaire."""
 
     event: Literal["amendment"] = "amendment"
@@ -200,13 +202,13 @@ class Amendment(Command):
     text: str = Field(default="", max_length=20_000, title="Objet de l'avenant")
 
 
-class TrancheAvenant(Command):
+class TrancheAvenant(Fact):
     on: dt.date = Field(title="Date de signature de l'avenant")
     number: int | None = Field(default=None, ge=1, title="N° de l'avenant (sinon le suivant)")
     text: str = Field(default="", max_length=20_000, title="Objet de l'avenant")
 
 
-class AnnualTranche(Command):
+class AnnualTranche(Fact):
     """Une année d'une convention pluriannuelle (CPO) votée après la première : par son propre acte
     (délibération annuelle, déjà exécutoire) ou par un avenant qui laisse la date de fin inchangée."""
 
@@ -226,7 +228,7 @@ class AnnualTranche(Command):
         return self
 
 
-class FinancialReport(Command):
+class FinancialReport(Fact):
     """Le compte rendu financier de l'action (Cerfa 15059) : charges et produits prévus et
     réalisés (loi 2000-321 art. 10, arrêté du 11 octobre 2006)."""
 
@@ -239,7 +241,7 @@ class FinancialReport(Command):
     products_actual: Amount = Field(title="Produits réalisés (EUR)")
 
 
-class FinancialReportChecked(Command):
+class FinancialReportChecked(Fact):
     """Le contrôle du compte rendu financier par la collectivité : les dépenses qu'elle retient,
     d'où la clause de la convention tire ce qui est versé ou reversé."""
 
@@ -250,7 +252,7 @@ class FinancialReportChecked(Command):
     eligible_spending: Amount = Field(title="Dépenses éligibles retenues (EUR)")
 
 
-HistoryEvent = Annotated[
+HistoryFact = Annotated[
     PrefectureReceipt | ControlRestarted | Signature | PaymentConfirmation | ProgressReport
     | ReportAnswer | Disbursement | RefundReceived | Amendment | AnnualTranche | FinancialReport
     | FinancialReportChecked,
@@ -258,7 +260,7 @@ HistoryEvent = Annotated[
 ]
 
 
-class BankDetailsConfirmation(Command):
+class BankDetailsConfirmation(Fact):
     """Un second opérateur confirme le changement de coordonnées bancaires en attente d'une association."""
 
     association: str = Field(min_length=1, max_length=64, title="Association (son code dans le dossier)")
