@@ -106,42 +106,46 @@ def append_staged(connection: sa.Connection, staging: str, *, at: dt.datetime, a
     sql = Dialect.of(connection)
     keys = sql.hmac_params(connection, journal_key(get_settings()))
     business_date = at.date()
-    # The constant middle of every body: instant, business date, actor (encoded by Python).
-    head = ",".join(canonical(v) for v in (at.astimezone(dt.timezone.utc).isoformat(),
-                                            business_date.isoformat(), actor))
+    # The instant and the actor are constants (encoded by Python); the business date is the
+    # day's, or the grant's last event's when that is later (two `simulate` at once): a
+    # grant's journal never goes back in time, as `journal.append_many` ensures too.
+    instant, who = canonical(at.astimezone(dt.timezone.utc).isoformat()), canonical(actor)
 
-    def body(grant_id: str, seq: str, kind: str, payload: str, prev_hash: str) -> str:
-        return (f"'[' || {grant_id} || ',' || ({seq}) || ',' || CAST(:head AS text) || ',' || {sql.json_string(kind)}"
+    def body(grant_id: str, seq: str, day: str, kind: str, payload: str, prev_hash: str) -> str:
+        return (f"'[' || {grant_id} || ',' || ({seq}) || ',' || CAST(:instant AS text) || ',\"' || {sql.iso_date(day)}"
+                f" || '\",' || CAST(:who AS text) || ',' || {sql.json_string(kind)}"
                 f" || ',' || {payload} || ',\"' || {prev_hash} || '\"]'")
 
     # The head of each grant's chain first, in a table of its own: the INSERT below then
     # never reads the table it writes (which would also mislead the planner on a new store).
-    connection.execute(sa.text("CREATE TEMPORARY TABLE journal_heads "
-                               "(grant_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash VARCHAR(64) NOT NULL)"))
+    connection.execute(sa.text("CREATE TEMPORARY TABLE journal_heads (grant_id INTEGER PRIMARY KEY, "
+                               "seq INTEGER NOT NULL, hash VARCHAR(64) NOT NULL, last_day DATE)"))
     connection.execute(sa.text(f"""
-        INSERT INTO journal_heads (grant_id, seq, hash)
+        INSERT INTO journal_heads (grant_id, seq, hash, last_day)
         SELECT s.grant_id,
                COALESCE((SELECT max(e.seq) FROM events e WHERE e.grant_id = s.grant_id), 0),
                COALESCE((SELECT e.hash FROM events e WHERE e.grant_id = s.grant_id ORDER BY e.seq DESC LIMIT 1),
-                        :genesis)
+                        :genesis),
+               (SELECT e.business_date FROM events e WHERE e.grant_id = s.grant_id ORDER BY e.seq DESC LIMIT 1)
         FROM {sql.temp(staging)} s WHERE s.k = 1
     """), {"genesis": GENESIS})
+    day = "CASE WHEN h.last_day > :business_date THEN h.last_day ELSE :business_date END"
     statement = sa.text(f"""
-        WITH RECURSIVE chain (grant_id, k, seq, kind, payload, prev_hash, hash) AS (
-            SELECT s.grant_id, s.k, h.seq + 1, s.kind, s.payload, CAST(h.hash AS text),
-                   {sql.hmac_hex(body('s.grant_id', 'h.seq + 1', 's.kind', 's.payload', 'h.hash'))}
+        WITH RECURSIVE chain (grant_id, k, seq, day, kind, payload, prev_hash, hash) AS (
+            SELECT s.grant_id, s.k, h.seq + 1, {day}, s.kind, s.payload, CAST(h.hash AS text),
+                   {sql.hmac_hex(body('s.grant_id', 'h.seq + 1', day, 's.kind', 's.payload', 'h.hash'))}
             FROM {sql.temp(staging)} s JOIN journal_heads h ON h.grant_id = s.grant_id
             WHERE s.k = 1
             UNION ALL
-            SELECT s.grant_id, s.k, c.seq + 1, s.kind, s.payload, c.hash,
-                   {sql.hmac_hex(body('s.grant_id', 'c.seq + 1', 's.kind', 's.payload', 'c.hash'))}
+            SELECT s.grant_id, s.k, c.seq + 1, c.day, s.kind, s.payload, c.hash,
+                   {sql.hmac_hex(body('s.grant_id', 'c.seq + 1', 'c.day', 's.kind', 's.payload', 'c.hash'))}
             FROM chain c JOIN {sql.temp(staging)} s ON s.grant_id = c.grant_id AND s.k = c.k + 1
         )
         INSERT INTO events (grant_id, seq, at, business_date, actor, kind, payload, prev_hash, hash, alg)
-        SELECT grant_id, seq, :at, :business_date, :actor, kind, {sql.as_json('payload')}, prev_hash, hash, :alg
+        SELECT grant_id, seq, :at, day, :actor, kind, {sql.as_json('payload')}, prev_hash, hash, :alg
         FROM chain
     """).bindparams(sa.bindparam("at", type_=Instant), sa.bindparam("business_date", type_=sa.Date))
-    written = connection.execute(statement, {"head": head, "at": at, "business_date": business_date,
+    written = connection.execute(statement, {"instant": instant, "who": who, "at": at, "business_date": business_date,
                                              "actor": actor, "alg": KEYED} | keys)
     connection.execute(sa.text(f"DROP TABLE {sql.temp('journal_heads')}"))
     return written.rowcount

@@ -9,10 +9,11 @@ import sqlalchemy as sa
 import yaml
 
 from core import clock
+from core.settings import get_settings
 from db.models import Event, Grant
 from db.session import unit_of_work
 from grantflow.cli import main
-from services import journal
+from services import journal, sweep
 from tests.support import EXAMPLES, INNOSPRINT, load_examples
 
 
@@ -31,6 +32,26 @@ def test_a_grant_journal_never_goes_back_in_business_dates(store):
                                      .where(Grant.reference == INNOSPRINT).order_by(Event.seq)))
         assert dates == sorted(dates)
         assert dates[-1] == dt.date(2019, 6, 10)
+        assert journal.verify(session) == []
+
+
+def test_the_set_based_sweep_journal_never_goes_back_in_business_dates_either(store):
+    """The sweep writes its events in SQL (services.journal_sql): a sweep of 05/07/2019 after
+    an event of 10/07/2019 dates its events 10/07/2019, and the chain still verifies."""
+    with clock.frozen(dt.date(2019, 6, 1)):
+        load_examples()
+    with clock.frozen(dt.date(2019, 7, 10)), unit_of_work() as session:
+        grant = session.scalars(sa.select(Grant).where(Grant.reference == INNOSPRINT)).unique().one()
+        journal.append(session, grant, "note", {"n": 1}, actor="simulate A")
+    with clock.frozen(dt.date(2019, 7, 5)):
+        sweep.sweep_day(unit_of_work, dt.date(2019, 7, 5), get_settings(), actor="simulate B")
+    with unit_of_work() as session:
+        rows = session.execute(sa.select(Event.business_date, Event.actor).join(Grant, Grant.id == Event.grant_id)
+                               .where(Grant.reference == INNOSPRINT).order_by(Event.seq)).all()
+        swept = [day for day, actor in rows if actor == "simulate B"]
+        assert swept and set(swept) == {dt.date(2019, 7, 10)}  # the signatures were overdue that day
+        dates = [day for day, _ in rows]
+        assert dates == sorted(dates)
         assert journal.verify(session) == []
 
 
