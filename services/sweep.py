@@ -138,7 +138,8 @@ def template_for(level: str) -> str:
 # --------------------------------------------------------------------------- staging
 
 # Temporary tables, created and dropped inside the sweep's transaction (a rollback drops
-# them too). claimed: the grants this sweep changes (moves, overdue marks, reminders due);
+# them too). due: the part's obligations with something to do today (a reminder level
+# reached, past due while pending), read once through the indexes; claimed: the grants this sweep changes (moves, overdue marks, reminders due);
 # moves: their stage changes (ord 1 signature -> active, ord 2 active -> closing, both on
 # the same day possible);
 # journal: the events to write, numbered per grant (k), with the obligation marked overdue;
@@ -146,6 +147,7 @@ def template_for(level: str) -> str:
 # reached today (NULL for a grant that is over) and the next day to look at it;
 # queue: the reminders to queue (no message at or above the level yet).
 _STAGING = {
+    "sweep_due": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL",
     "sweep_claimed": "grant_id INTEGER PRIMARY KEY",
     "sweep_moves": "grant_id INTEGER NOT NULL, ord INTEGER NOT NULL, reference VARCHAR(64) NOT NULL, "
                    "src VARCHAR(16) NOT NULL, dst VARCHAR(16) NOT NULL, PRIMARY KEY (grant_id, ord)",
@@ -167,6 +169,10 @@ _FALLS_OVERDUE = "o.remind = true AND o.status = 'pending' AND o.due_on < :day"
 _REMINDER_DUE = f"""o.{OPEN_OBLIGATION} AND o.remind = true
     AND (o.remind_on <= :day OR (o.remind_on IS NULL AND o.due_on <= :horizon))"""
 _IN_PART = "BETWEEN :first AND :last"
+# The staged obligations of the grants claimed, read again by id: their conditions are
+# checked again in each statement (another sweep may have done them before our claim).
+_DUE_CLAIMED = ("sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id "
+                "JOIN obligations o ON o.id = d.obligation_id")
 _DATES = ("day", "horizon", "never")
 
 
@@ -192,12 +198,40 @@ def _drop_staging(connection: sa.Connection, sql: Dialect) -> None:
             connection.execute(sa.text(f"DROP TABLE {sql.temp(table)}"))
 
 
-def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt.date, part: GrantRange) -> None:
+def _analyze(connection: sa.Connection, sql: Dialect, table: str) -> None:
+    """Statistics for a staging table just filled: PostgreSQL plans the joins on it on its
+    real size (a temporary table's default guess sends them to hash joins over whole tables)."""
+    if sql.postgresql:
+        connection.execute(sa.text(f"ANALYZE {table}"))
+
+
+def _stage_due(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt.date, part: GrantRange) -> None:
+    """The part's obligations with something to do today, each set read through an index
+    bounded by the day: reminders due (placed, or not placed yet and their first level
+    reached: ix_obligations_remind_on), pending past their due date (ix_obligations_open_due).
+
+    Read once here; the statements after the claim read these rows by id and check them
+    again (another sweep may have done them in between)."""
+    connection.execute(_text(f"""
+        INSERT INTO sweep_due (obligation_id, grant_id)
+        SELECT o.id, o.grant_id FROM obligations o
+        WHERE o.{OPEN_OBLIGATION} AND o.remind = true AND o.remind_on <= :day AND o.grant_id {_IN_PART}
+        UNION
+        SELECT o.id, o.grant_id FROM obligations o
+        WHERE o.{OPEN_OBLIGATION} AND o.remind = true AND o.remind_on IS NULL AND o.due_on <= :horizon
+          AND o.grant_id {_IN_PART}
+        UNION
+        SELECT o.id, o.grant_id FROM obligations o
+        WHERE o.status = 'pending' AND o.due_on < :day AND o.grant_id {_IN_PART}
+    """), {"day": day, "horizon": horizon, "first": part.first, "last": part.last})
+    _analyze(connection, sql, "sweep_due")
+
+
+def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange) -> None:
     """Lock the grants this sweep has something to change for, skipping those already locked.
 
-    Each set is read through an index bounded by the day: grants waiting at signature,
-    active grants whose end passed (partial index), pending obligations due before the day,
-    obligations whose reminders are due (partial index)."""
+    Each set is bounded by the day: grants waiting at signature, active grants whose end
+    passed (partial index), the grants of the obligations due today (`_stage_due`)."""
     # NO KEY UPDATE: excludes another sweep and an operator's FOR UPDATE, not the foreign
     # key checks of rows referring to the grant (the reminders of another sweep).
     lock = "FOR NO KEY UPDATE OF g SKIP LOCKED" if sql.postgresql else ""
@@ -209,12 +243,10 @@ def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt.da
                        UNION
                        SELECT g.id FROM grants g WHERE g.stage = 'active' AND g.ends_on < :day AND g.id {_IN_PART}
                        UNION
-                       SELECT o.grant_id FROM obligations o
-                       WHERE o.status = 'pending' AND o.due_on < :day AND o.grant_id {_IN_PART}
-                       UNION
-                       SELECT o.grant_id FROM obligations o WHERE {_REMINDER_DUE} AND o.grant_id {_IN_PART})
+                       SELECT d.grant_id FROM sweep_due d)
         {lock}
-    """), {"day": day, "horizon": horizon, "first": part.first, "last": part.last})
+    """), {"day": day, "first": part.first, "last": part.last})
+    _analyze(connection, sql, "sweep_claimed")
 
 
 def _stage_moves(connection: sa.Connection, day: dt.date) -> None:
@@ -240,11 +272,11 @@ def _apply_moves(connection: sa.Connection, day: dt.date) -> None:
     connection.execute(_text("""
         UPDATE obligations SET status = 'done', done_on = due_on
         WHERE remind = false AND status = 'pending' AND due_on < :day
-          AND grant_id IN (SELECT grant_id FROM sweep_claimed)
+          AND id IN (SELECT d.obligation_id FROM sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id)
     """), {"day": day})
 
 
-def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange) -> None:
+def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
     """Mark the claimed grants' obligations that fell overdue, move the staged ones to their
     next reminder day, and stage each claimed grant's new events in order: its moves, then
     its obligations by id.
@@ -260,8 +292,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             SELECT id, max(next_on) AS next_on, bool_or(falls) AS falls
             FROM (SELECT r.obligation_id AS id, r.next_on, false AS falls FROM sweep_reminders r
                   UNION ALL
-                  SELECT o.id, NULL, true FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
-                  WHERE {_FALLS_OVERDUE} AND o.grant_id {_IN_PART}) u
+                  SELECT o.id, NULL, true FROM {_DUE_CLAIMED} WHERE {_FALLS_OVERDUE}) u
             GROUP BY id),
         marked AS (
             UPDATE obligations o SET status = CASE WHEN t.falls THEN 'overdue' ELSE o.status END,
@@ -270,8 +301,7 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
     else:
         marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
-                      FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
-                      WHERE {_FALLS_OVERDUE} AND o.grant_id {_IN_PART})"""
+                      FROM {_DUE_CLAIMED} WHERE {_FALLS_OVERDUE})"""
         prefix = ""
     connection.execute(_text(f"""
         {prefix}
@@ -290,11 +320,12 @@ def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day
             FROM {marked} o {'WHERE o.falls' if sql.postgresql else ''}
         ) staged
     """), {"day": day, "by": _canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
-           "obligation_overdue": OBLIGATION_OVERDUE, "first": part.first, "last": part.last})
+           "obligation_overdue": OBLIGATION_OVERDUE})
     if not sql.postgresql:
         connection.execute(_text(f"""
             UPDATE obligations SET status = 'overdue'
-            WHERE {_FALLS_OVERDUE.replace('o.', '')} AND grant_id IN (SELECT grant_id FROM sweep_claimed)
+            WHERE {_FALLS_OVERDUE.replace('o.', '')}
+              AND id IN (SELECT d.obligation_id FROM sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id)
         """), {"day": day})
         connection.execute(sa.text("""
             UPDATE obligations SET remind_on = (SELECT r.next_on FROM sweep_reminders r
@@ -307,18 +338,18 @@ def _plus_days(sql: Dialect, column: str, days: int) -> str:
     return f"({column} + {days})" if sql.postgresql else f"date({column}, '{days:+d} days')"
 
 
-def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange,
-                     offsets: list[tuple[str, int]]) -> None:
+def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offsets: list[tuple[str, int]]) -> None:
     """The claimed grants' obligations whose reminders are due: the highest level each
     reached today, and the trigger day of the level after it (NEVER after the last one, or
     when the grant is over); then, in a table of their own, those to queue: no message at
     or above that level yet (a re-run or an earlier day queues nothing).
 
     Staged first, so that the INSERT into messages never reads the table it writes (with a
-    new store's statistics that would make the check quadratic)."""
+    new store's statistics that would make the check quadratic). The look at the queue is
+    a subquery per staged obligation, on the (obligation, level) key: an anti-join would
+    hash the whole messages table every day."""
     last = len(offsets) - 1
-    params: dict[str, object] = {"day": day, "horizon": _horizon(day, offsets), "never": NEVER,
-                                 "first": part.first, "last": part.last}
+    params: dict[str, object] = {"day": day, "horizon": _horizon(day, offsets), "never": NEVER}
     rank_cases, next_cases = [], []
     for rank, (_level, offset) in reversed(list(enumerate(offsets))):
         params[f"reached_{rank}"] = day - dt.timedelta(days=offset)
@@ -334,15 +365,16 @@ def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, part
                CASE WHEN g.stage IN ({live}) THEN CASE {' '.join(rank_cases)} END END,
                CASE WHEN g.stage IN ({final}) THEN :never {' '.join(next_cases)}
                     ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END
-        FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id JOIN grants g ON g.id = o.grant_id
-        WHERE {_REMINDER_DUE} AND o.grant_id {_IN_PART} AND g.stage IN ({live}, {final})
+        FROM {_DUE_CLAIMED} JOIN grants g ON g.id = o.grant_id
+        WHERE {_REMINDER_DUE} AND g.stage IN ({live}, {final})
     """).bindparams(*reached), params)
+    _analyze(connection, sql, "sweep_reminders")
     connection.execute(sa.text("""
         INSERT INTO sweep_queue (obligation_id, grant_id, level_rank)
         SELECT r.obligation_id, r.grant_id, r.level_rank FROM sweep_reminders r
         WHERE r.level_rank IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.obligation_id = r.obligation_id
-                                                     AND m.level_rank >= r.level_rank)
+          AND r.level_rank > coalesce((SELECT max(m.level_rank) FROM messages m
+                                       WHERE m.obligation_id = r.obligation_id), -1)
     """))
 
 
@@ -396,13 +428,14 @@ def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRa
     offsets = level_offsets(policy_of(settings))
     result = SweepResult(business_date=day)
     _create_staging(connection)
-    _claim(connection, sql, day, _horizon(day, offsets), part)
+    _stage_due(connection, sql, day, _horizon(day, offsets), part)
+    _claim(connection, sql, day, part)
     # Before the moves, which keep a grant among the stages that remind (signature ->
     # active -> closing): the reminders' levels do not depend on them.
-    _stage_reminders(connection, sql, day, part, offsets)
+    _stage_reminders(connection, sql, day, offsets)
     _stage_moves(connection, day)
     _apply_moves(connection, day)
-    _mark_overdue_and_stage_journal(connection, sql, day, part)
+    _mark_overdue_and_stage_journal(connection, sql, day)
     journal_sql.append_staged(connection, "sweep_journal", at=at or clock.now(), actor=actor)
     result.reminders = _queue_reminders(connection, sql, day, offsets)
     result.transitions_total, result.overdue = connection.execute(sa.text(
@@ -425,7 +458,11 @@ def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "d
 def plan(session: Session, day: dt.date, settings: Settings, workers: int = 1) -> list[GrantRange]:
     """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations have
     reminders due (counted no further), then grant-id ranges of about PART_GRANTS grants,
-    at least one per worker."""
+    at least one per worker. The day after a sweep (or a day already swept) is not
+    counted: only a first sweep or a gap has that much to do."""
+    last = last_swept_day(session)
+    if last is not None and last >= day - dt.timedelta(days=1):
+        return [EVERY_GRANT]
     horizon = _horizon(day, level_offsets(policy_of(settings)))
     work = session.execute(_text(f"""
         SELECT count(*) FROM (SELECT 1 FROM obligations o WHERE {_REMINDER_DUE} LIMIT {SPLIT_ABOVE + 1}) due
