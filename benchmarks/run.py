@@ -505,12 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from grantflow.settings import Settings
-    from services import mailing, sweep
+    from services import mailing, sweep_rules
     sys.path.insert(0, str(HERE))
     from floor import LADDER
 
     settings = Settings()
-    ladder = sweep.level_offsets(sweep.policy_of(settings))
+    ladder = sweep_rules.level_offsets(sweep_rules.policy_of(settings))
     if ladder != [(level, offset) for level, offset, _ in LADDER]:
         raise SystemExit(f"the floor is written for the default reminder ladder, not {ladder}")
     sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -14,7 +14,7 @@ from domain.obligations import ReminderPolicy, reminder_level
 from grantflow import clock
 from grantflow.settings import get_settings
 from grantflow.synthetic import generate
-from services import journal, obligations, sweep
+from services import journal, obligations, sweep, sweep_rules, sweep_steps
 from services.grants import get_grant
 from tests.support import INNOSPRINT, at_once, empty_store, scalar, sign_both
 
@@ -66,7 +66,7 @@ def test_a_gap_of_several_days_reminds_once_at_the_highest_level_reached(example
     result = run_sweep(D(2019, 3, 5))
     assert result.reminders == {"before": 0, "due": 0, "late_7": 0, "late_21": 1}
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("late_21", D(2019, 3, 5))]
-    assert remind_on("report", 1) == sweep.NEVER  # its whole ladder is queued
+    assert remind_on("report", 1) == sweep_steps.NEVER  # its whole ladder is queued
     assert scalar("SELECT count(*) FROM events WHERE kind = 'obligation_overdue'") == 1
     # The days after the gap, swept again or for the first time, add nothing for it.
     for day in (D(2019, 3, 5), D(2019, 2, 20), D(2019, 3, 6)):
@@ -119,7 +119,7 @@ def open_obligations_due() -> list[tuple[int, dt.date]]:
         return [tuple(r) for r in session.execute(
             sa.select(Obligation.id, Obligation.due_on).join(Grant, Grant.id == Obligation.grant_id)
             .where(Obligation.remind, Obligation.status.in_(("pending", "overdue")),
-                   Grant.stage.in_(sweep.LIVE_STAGES)))]
+                   Grant.stage.in_(sweep_rules.LIVE_STAGES)))]
 
 
 RANKS = {"before": 0, "due": 1, "late_7": 2, "late_21": 3}
