@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.types import Instant, Money
+from domain.lifecycle import OBLIGATION_OPEN
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -236,7 +237,7 @@ class Instalment(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
-OPEN_OBLIGATION = "status IN ('pending', 'overdue')"
+OPEN_OBLIGATION = f"status IN ({', '.join(repr(status) for status in OBLIGATION_OPEN)})"
 
 
 class Obligation(Base):

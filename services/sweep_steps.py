@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from db.models import OPEN_OBLIGATION
 from db.types import Instant
+from domain.lifecycle import ObligationStatus, Stage
 from grantflow import clock
 from services.journal import _canonical
 from services.journal_sql import Dialect
@@ -28,6 +29,10 @@ NEVER = dt.date.max
 STAGE_CHANGED, OBLIGATION_OVERDUE = "stage_changed", "obligation_overdue"
 SWEPT_BY = "daily-sweep"  # the "by" of a stage_changed payload, whoever the actor
 MAX_GRANT_ID = 2**31 - 1  # INTEGER keys
+# The statuses and stages the statements write and compare, as SQL literals.
+PENDING, OVERDUE, DONE = (f"'{status.value}'" for status in (ObligationStatus.PENDING, ObligationStatus.OVERDUE,
+                                                            ObligationStatus.DONE))
+SIGNATURE, ACTIVE, CLOSING = (f"'{stage.value}'" for stage in (Stage.SIGNATURE, Stage.ACTIVE, Stage.CLOSING))
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ _STAGING = {
     "sweep_queue": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER NOT NULL",
 }
 
-_FALLS_OVERDUE = "o.remind = true AND o.status = 'pending' AND o.due_on < :day"
+_FALLS_OVERDUE = f"o.remind = true AND o.status = {PENDING} AND o.due_on < :day"
 # Reminders to look at today (ix_obligations_remind_on): the next level's day is reached,
 # or the obligation is not placed yet and its first level (`horizon` = the day + 7) is.
 _REMINDER_DUE = f"""o.{OPEN_OBLIGATION} AND o.remind = true
@@ -128,7 +133,7 @@ def stage_due(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt
           AND o.grant_id {_IN_PART}
         UNION
         SELECT o.id, o.grant_id FROM obligations o
-        WHERE o.status = 'pending' AND o.due_on < :day AND o.grant_id {_IN_PART}
+        WHERE o.status = {PENDING} AND o.due_on < :day AND o.grant_id {_IN_PART}
     """), {"day": day, "horizon": horizon, "first": part.first, "last": part.last})
     _analyze(connection, sql, "sweep_due")
 
@@ -145,9 +150,9 @@ def claim(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRang
         INSERT INTO sweep_claimed (grant_id)
         SELECT g.id FROM grants g
         WHERE g.id IN (SELECT g.id FROM grants g
-                       WHERE g.stage = 'signature' AND g.id {_IN_PART} AND {MAY_START}
+                       WHERE g.stage = {SIGNATURE} AND g.id {_IN_PART} AND {MAY_START}
                        UNION
-                       SELECT g.id FROM grants g WHERE g.stage = 'active' AND {HAS_ENDED} AND g.id {_IN_PART}
+                       SELECT g.id FROM grants g WHERE g.stage = {ACTIVE} AND {HAS_ENDED} AND g.id {_IN_PART}
                        UNION
                        SELECT d.grant_id FROM sweep_due d)
         {lock}
@@ -158,13 +163,13 @@ def claim(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRang
 def stage_moves(connection: sa.Connection, day: dt.date) -> None:
     connection.execute(_text(f"""
         INSERT INTO sweep_moves (grant_id, ord, reference, src, dst)
-        SELECT g.id, 1, g.reference, 'signature', 'active'
+        SELECT g.id, 1, g.reference, {SIGNATURE}, {ACTIVE}
         FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
-        WHERE g.stage = 'signature' AND {MAY_START}
+        WHERE g.stage = {SIGNATURE} AND {MAY_START}
         UNION ALL
-        SELECT g.id, 2, g.reference, 'active', 'closing'
+        SELECT g.id, 2, g.reference, {ACTIVE}, {CLOSING}
         FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
-        WHERE {HAS_ENDED} AND (g.stage = 'active' OR (g.stage = 'signature' AND {MAY_START}))
+        WHERE {HAS_ENDED} AND (g.stage = {ACTIVE} OR (g.stage = {SIGNATURE} AND {MAY_START}))
     """), {"day": day})
 
 
@@ -175,9 +180,9 @@ def apply_moves(connection: sa.Connection, day: dt.date) -> None:
         WHERE id IN (SELECT grant_id FROM sweep_moves)
     """))
     # Informative deadlines (the prefect's control window) are not owed by anyone: past, they are over.
-    connection.execute(_text("""
-        UPDATE obligations SET status = 'done', done_on = due_on
-        WHERE remind = false AND status = 'pending' AND due_on < :day
+    connection.execute(_text(f"""
+        UPDATE obligations SET status = {DONE}, done_on = due_on
+        WHERE remind = false AND status = {PENDING} AND due_on < :day
           AND id IN (SELECT d.obligation_id FROM sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id)
     """), {"day": day})
 
@@ -201,7 +206,7 @@ def mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day:
                   SELECT o.id, NULL, true FROM {_DUE_CLAIMED} WHERE {_FALLS_OVERDUE}) u
             GROUP BY id),
         marked AS (
-            UPDATE obligations o SET status = CASE WHEN t.falls THEN 'overdue' ELSE o.status END,
+            UPDATE obligations o SET status = CASE WHEN t.falls THEN {OVERDUE} ELSE o.status END,
                                      remind_on = coalesce(t.next_on, o.remind_on)
             FROM touched t WHERE t.id = o.id
             RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
@@ -229,7 +234,7 @@ def mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day:
            "obligation_overdue": OBLIGATION_OVERDUE})
     if not sql.postgresql:
         connection.execute(_text(f"""
-            UPDATE obligations SET status = 'overdue'
+            UPDATE obligations SET status = {OVERDUE}
             WHERE {_FALLS_OVERDUE.replace('o.', '')}
               AND id IN (SELECT d.obligation_id FROM sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id)
         """), {"day": day})

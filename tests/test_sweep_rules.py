@@ -98,3 +98,18 @@ def test_the_sweep_moves_grants_as_the_transition_table_does(varied):
 def test_the_sweep_makes_only_moves_of_the_tables():
     assert set(sweep_rules.SWEPT_MOVES) <= {(t.source, t.target) for t in lifecycle.STAGE_TRANSITIONS}
     assert set(sweep_rules.SWEPT_OBLIGATION_MOVES) <= set(lifecycle.OBLIGATION_TRANSITIONS)
+
+
+def test_an_obligation_moves_only_as_the_obligation_table_allows():
+    from db.models import Obligation
+    from domain.errors import RuleViolation
+    from services import obligations
+
+    owed = Obligation(kind="report", number=1, status="overdue", due_on=D(2019, 2, 12))
+    obligations.reschedule(owed, D(2019, 3, 12))  # an avenant moved it: owed by the new date
+    assert (owed.status, owed.due_on) == ("pending", D(2019, 3, 12))
+    obligations.move(owed, lifecycle.ObligationStatus.DONE, on=D(2019, 3, 1))
+    assert (owed.status, owed.done_on) == ("done", D(2019, 3, 1))
+    with pytest.raises(RuleViolation, match="obligation.status"):
+        obligations.move(owed, lifecycle.ObligationStatus.PENDING)
+    assert owed.status == "done"
