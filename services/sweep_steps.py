@@ -208,7 +208,7 @@ def mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day:
         marked AS (
             UPDATE obligations o SET status = CASE WHEN t.falls THEN {OVERDUE} ELSE o.status END,
                                      remind_on = coalesce(t.next_on, o.remind_on)
-            FROM touched t WHERE t.id = o.id
+            FROM touched t WHERE t.id = o.id AND (t.falls OR t.next_on IS DISTINCT FROM o.remind_on)
             RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
     else:
         marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
@@ -255,6 +255,10 @@ def stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offse
     when the grant is over); then, in a table of their own, those to queue: no message at
     or above that level yet (a re-run or an earlier day queues nothing).
 
+    An obligation pending on its due day keeps that day as its next one: tomorrow its
+    overdue mark rewrites the row anyway, and places it on its next level in the same
+    write (the day's one UPDATE skips a row whose next day does not change).
+
     Staged first, so that the INSERT into messages never reads the table it writes (with a
     new store's statistics that would make the check quadratic). The look at the queue is
     a subquery per staged obligation, on the (obligation, level) key: an anti-join would
@@ -274,7 +278,8 @@ def stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offse
         INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank, next_on)
         SELECT o.id, o.grant_id,
                CASE WHEN g.stage IN ({live}) THEN CASE {' '.join(rank_cases)} END END,
-               CASE WHEN g.stage IN ({final}) THEN :never {' '.join(next_cases)}
+               CASE WHEN g.stage IN ({final}) THEN :never
+                    WHEN o.status = {PENDING} AND o.due_on = :day THEN o.due_on {' '.join(next_cases)}
                     ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END
         FROM {_DUE_CLAIMED} JOIN grants g ON g.id = o.grant_id
         WHERE {_REMINDER_DUE} AND g.stage IN ({live}, {final})

@@ -56,7 +56,12 @@ def test_each_obligation_is_next_looked_at_on_its_next_reminder_day(examples_loa
     assert sum(quiet.reminders.values()) == 0 and quiet.overdue == 0
     run_sweep(D(2019, 2, 12))
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("due", D(2019, 2, 12))]
+    # Looked at again the next day, when its overdue mark writes the row anyway.
+    assert remind_on("report", 1) == D(2019, 2, 12)
+    late = run_sweep(D(2019, 2, 13))
+    assert (late.overdue, sum(late.reminders.values())) == (1, 0)
     assert remind_on("report", 1) == D(2019, 2, 19)
+    assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("due", D(2019, 2, 12))]
 
 
 def test_a_gap_of_several_days_reminds_once_at_the_highest_level_reached(examples_loaded):
@@ -105,6 +110,8 @@ def test_a_due_date_moved_is_placed_again_on_its_ladder(examples_loaded):
     assert remind_on("report", 2) is None
     run_sweep(D(2019, 4, 8))  # its new due day, before the old next reminder day
     assert reminders_of("report", 2) == [("before", D(2019, 4, 5)), ("due", D(2019, 4, 8))]
+    assert remind_on("report", 2) == D(2019, 4, 8)  # placed; its next level read after the overdue mark
+    run_sweep(D(2019, 4, 9))
     assert remind_on("report", 2) == D(2019, 4, 15)
 
 
