@@ -28,8 +28,8 @@ import json
 
 import sqlalchemy as sa
 
+from core.settings import get_settings
 from db.types import Instant
-from grantflow.settings import get_settings
 from services.journal import GENESIS, _canonical
 from services.journal_key import journal_key
 from services.journal_sql import padded_keys

@@ -87,9 +87,9 @@ def _engine(url: str):
 def sweep(url: str, day: str, workers: str = "2", floor: str | None = None) -> dict[str, object]:
     from sqlalchemy.orm import Session
 
+    from core import clock
+    from core.settings import get_settings
     from db.session import unit_of_work
-    from grantflow import clock
-    from grantflow.settings import get_settings
     from services import sweep as sweeps
 
     engine, statements = _engine(url)
@@ -123,10 +123,10 @@ def sweep(url: str, day: str, workers: str = "2", floor: str | None = None) -> d
 def mail(url: str, port: str, count: str, batch: str, day: str = "2019-07-01") -> dict[str, object]:
     import sqlalchemy as sa
 
+    from core import clock
+    from core.settings import get_settings
     from db.session import unit_of_work
     from gateways.mail import SmtpGateway
-    from grantflow import clock
-    from grantflow.settings import get_settings
     from services import mailing
 
     os.environ["GRANTFLOW_SMTP_HOST"] = "127.0.0.1"
@@ -154,10 +154,10 @@ def raw_smtplib(url: str, port: str, count: str, day: str = "2019-07-01") -> dic
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
+    from core import clock
+    from core.settings import get_settings
     from db.models import Message
     from gateways.mail import build_mime
-    from grantflow import clock
-    from grantflow.settings import get_settings
     from services import mailing
 
     engine, _statements = _engine(url)

@@ -273,8 +273,8 @@ class Sink:
 def bench_mail(dbs: Databases, day: dt.date, count: int, repeat: int, batch: int) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
-    from grantflow import clock
-    from grantflow.settings import Settings
+    from core import clock
+    from core.settings import Settings
     from services import sweep
 
     log("mail: preparing the queued reminders")
@@ -333,8 +333,8 @@ def bench_prefect(dbs: Databases, sizes: list[int], day: dt.date, grant_runs: in
     from prefect.testing.utilities import prefect_test_harness
     from sqlalchemy.orm import Session
 
-    from grantflow import clock
-    from grantflow.settings import Settings, get_settings
+    from core import clock
+    from core.settings import Settings, get_settings
     from services import sweep
 
     next_day = day + dt.timedelta(days=1)
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: sweep,mail,prefect")
     args = parser.parse_args(argv)
 
-    from grantflow.settings import Settings
+    from core.settings import Settings
     from services import mailing, sweep_rules
     sys.path.insert(0, str(HERE))
     from floor import LADDER

@@ -8,7 +8,7 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from grantflow.settings import get_settings
+from core.settings import get_settings
 
 
 def _on_sqlite_connect(dbapi_connection, _record) -> None:

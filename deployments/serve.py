@@ -66,7 +66,12 @@ def runner_deployments(specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS) -> list[
 def name_scheduled_runs(client: SyncPrefectClient) -> int:
     """Give every scheduled run of a scheduled step its name (date and step); how many were renamed."""
     from prefect.client.schemas.filters import (
-        FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType)
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 

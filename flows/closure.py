@@ -11,8 +11,8 @@ from typing import Any
 
 from prefect import flow
 
+from core import clock
 from flows.hooks import failure_resolved, notify_authority
-from grantflow import clock
 from tasks.closure import close_grant, publish_closure
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from prefect import flow
 
+from core import clock
 from flows.hooks import failure_resolved, notify_authority
-from grantflow import clock
 from tasks.evaluation import evaluate_grant, publish_evaluation
 
 

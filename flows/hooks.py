@@ -5,13 +5,12 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flows import Flow
 from prefect.logging import get_logger
 from prefect.states import State
-
 from sqlalchemy.orm import Session
 
+from core import clock
 from db.models import Grant
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from grantflow import clock
 from services import acts, mailing
 from services.grants import get_grant
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
+from core import clock
 from domain.calendar import format_date_fr
-from grantflow import clock
 
 # The scheduled steps, by flow name: what their runs are called on the day they are due.
 SCHEDULED_STEPS = {

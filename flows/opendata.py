@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import flow
 
-from grantflow import clock
+from core import clock
 from tasks.opendata import export_scdl, publish_scdl
 
 

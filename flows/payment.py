@@ -19,11 +19,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from core import clock
+from core.settings import get_settings
 from domain.calendar import format_date_fr
 from flows.hooks import failure_resolved, notify_authority
 from flows.naming import SCHEDULED_STEPS, dated
-from grantflow import clock
-from grantflow.settings import get_settings
 from services.commands import PaymentConfirmation
 from services.payments import PaymentRunFailed, Problem, chunks, problem_of
 from tasks.payments import (

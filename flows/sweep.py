@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import flow
 
+from core import clock
 from flows.closure import start_due_evaluations_and_closures
 from flows.naming import SCHEDULED_STEPS, dated, timed
-from grantflow import clock
 from tasks.mail import send_queued_mail
 from tasks.sweep import anchor_journal, publish_mail_report, publish_portfolio, sweep_day
 

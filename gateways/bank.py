@@ -35,8 +35,8 @@ from text_unidecode import (
     unidecode,  # sepaxml's own dependency, for its transliteration
 )
 
+from core import clock as _clock
 from gateways.files import atomic_write
-from grantflow import clock as _clock
 
 __all__ = [
     "PaymentOrder",

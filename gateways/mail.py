@@ -34,8 +34,8 @@ from typing import Protocol, Self
 
 import yagmail
 
+from core import clock as _clock
 from gateways.files import atomic_write
-from grantflow import clock as _clock
 
 __all__ = [
     "Mail",

@@ -12,14 +12,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.migrate import upgrade
 from db.session import unit_of_work
 from domain import labels
 from domain.errors import RuleViolation
 from domain.money import format_amount_fr
-from grantflow import clock
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
 from services import (
     annex,
     audit,

@@ -38,8 +38,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from core import clock
 from deployments.crashed_runs import HEARTBEAT_SECONDS
-from grantflow import clock
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -143,8 +143,8 @@ def port_in_use(host: str, port: int) -> bool:
 
 def prepare_store(config: StackConfig, out: IO[str] = sys.stdout) -> None:
     """`grantflow migrate` then `grantflow load examples/*.yaml`, in this process."""
+    from core.settings import get_settings
     from grantflow import cli
-    from grantflow.settings import get_settings
 
     os.environ["GRANTFLOW_HOME"] = str(config.home)
     get_settings.cache_clear()
@@ -333,7 +333,7 @@ class Stack:
 
     def _summary(self, deployments: Sequence[Any]) -> None:
         config = self.config
-        from grantflow.settings import get_settings
+        from core.settings import get_settings
 
         store = get_settings().shown_database_url
         lines = [

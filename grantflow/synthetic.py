@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import get_settings
 from db.models import (
     Act,
     Association,
@@ -35,7 +36,6 @@ from db.models import (
 )
 from domain.calendar import add_months
 from domain.convention import convention_period
-from grantflow.settings import get_settings
 from services.journal import GENESIS, KEYED, _canonical, event_hash
 from services.journal_key import journal_key
 

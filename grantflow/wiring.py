@@ -14,11 +14,11 @@ Bank (GRANTFLOW_BANK):
 """
 from __future__ import annotations
 
+from core.settings import Settings
 from db.models import Authority
 from domain.errors import RuleViolation
 from gateways.bank import BankGateway, SepaFileGateway, SimulatedTreasury
 from gateways.mail import MailGateway, OutboxFolder, SmtpGateway
-from grantflow.settings import Settings
 
 BANKS = ("simulated", "sepa-file")
 

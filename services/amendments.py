@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Evaluation, Event, Grant, Instalment, Obligation, Signature
 from domain import labels
 from domain import obligations as rules
@@ -38,7 +39,6 @@ from domain.convention import convention_required
 from domain.errors import RuleViolation
 from domain.lifecycle import OBLIGATION_OPEN, InstalmentStatus, Stage
 from domain.money import ZERO, check_instalments, format_amount, format_amount_fr
-from grantflow.settings import Settings
 from services import commands, journal, obligations
 
 AMENDABLE_STAGES = (Stage.SIGNATURE.value, Stage.ACTIVE.value)

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Act, Association, Grant
 from domain.errors import RuleViolation
 from domain.money import CENT
-from grantflow.settings import Settings
 from services import acts
 from services.dossier import AssociationIn, GrantIn, create_grant, french_rule
 

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Event, Message
-from grantflow import clock
-from grantflow.settings import Settings
 from services import journal, journal_anchors
 from services.grants import get_grant
 from services.journal_key import journal_key

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Association, BankChange, Grant
 from domain.bank_change import (
     FIELD_LABELS,
@@ -23,7 +24,6 @@ from domain.bank_change import (
     masked_iban,
 )
 from domain.errors import RuleViolation
-from grantflow.settings import Settings
 from services import journal, mailing
 
 PENDING, APPLIED, SUPERSEDED = "pending", "applied", "superseded"

@@ -50,6 +50,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import ConventionYear, FinancialReport, Grant, Instalment, Obligation, Refund
 from domain import labels
 from domain.calendar import format_date_fr
@@ -76,11 +77,10 @@ from domain.lifecycle import (
 from domain.money import ZERO, format_amount, format_amount_fr
 from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
-from grantflow.settings import Settings
 from services import commands, financial_reports, grants, journal, mailing, multi_year, obligations
 from services.disbursements import eligible_spending, total_paid
-from services.obligations import withdraw_reminders
 from services.grants import get_grant
+from services.obligations import withdraw_reminders
 from services.payments import CLAIMABLE
 
 DUE, WAIVED, PAID = "due", "waived", "paid"

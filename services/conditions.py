@@ -12,11 +12,11 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Grant, Instalment
 from domain.grant_end import CONDITION_DAYS, Condition, condition_text
 from domain.lifecycle import InstalmentStatus
 from domain.money import format_amount_fr
-from grantflow.settings import Settings
 from services import journal, obligations
 
 

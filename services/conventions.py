@@ -14,6 +14,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import ConventionYear, Deliberation, Event, Grant, Instalment, Signature
 from domain.convention import (
     CERTIFIED_ACCOUNTS_THRESHOLD,
@@ -23,7 +24,6 @@ from domain.convention import (
 )
 from domain.lifecycle import MONEY_SENT, Stage
 from domain.money import ZERO, format_amount_fr
-from grantflow.settings import Settings
 from services import journal, obligations
 
 # Journal events an operator must read: the loader prints them, the flows log them.

@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Act, Deliberation, Grant
 from domain import labels
 from domain.acts import check_vote_in_sitting
 from domain.deliberation import ADOPTED, REJECTED, Decision, Sitting, Votes, decide
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
-from grantflow.settings import Settings
 from services import acts, commands, conventions, grants, journal
 
 

@@ -24,13 +24,13 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Disbursement, Grant, Instalment, Refund
 from domain import labels
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import ZERO, format_amount_fr
-from grantflow.settings import Settings
 from services import commands, journal
 
 RECORDING_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value)

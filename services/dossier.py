@@ -29,6 +29,8 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Act, Association, Authority, ConventionYear, Evaluation, Grant, Instalment
 from domain import identifiers
 from domain.acts import check_sitting
@@ -50,8 +52,6 @@ from domain.labels import slug
 from domain.lifecycle import InstalmentStatus, Stage
 from domain.money import check_instalments
 from domain.multi_year import check_years
-from grantflow import clock
-from grantflow.settings import Settings
 from services import acts, bank_changes, commands, conventions, deliberation, journal, journal_anchors, prefecture
 from services.events import apply_act_event, apply_event
 

@@ -38,15 +38,15 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Disbursement, Evaluation, Grant, Message, Obligation, Report
 from domain import labels
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.indicators import ABOVE, BELOW, INDICATORS, MET, Target, assess, label
+from domain.labels import slug
 from domain.lifecycle import Stage
 from domain.money import ZERO, format_amount, format_amount_fr
-from grantflow.settings import Settings
-from domain.labels import slug
 from services import journal, mailing, obligations
 from services.disbursements import total_paid, total_redistributed
 from services.grants import get_grant

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Act, Grant
-from grantflow.settings import Settings
 from services import (
     acts,
     amendments,

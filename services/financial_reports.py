@@ -11,13 +11,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import FinancialReport, Grant, Refund
 from domain import labels
 from domain.errors import RuleViolation
 from domain.grant_end import Condition, Gap
 from domain.lifecycle import Stage
 from domain.money import format_amount_fr
-from grantflow.settings import Settings
 from services import commands, conditions, grants, journal, multi_year, obligations
 
 RECEIVING_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value)

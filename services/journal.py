@@ -18,9 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import get_settings
 from db.models import Event, Grant
-from grantflow import clock
-from grantflow.settings import get_settings
 from services.journal_key import journal_key
 
 GENESIS = "0" * 64

@@ -21,10 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Event, Grant
 from gateways.files import append_line
-from grantflow import clock
-from grantflow.settings import Settings
 from services.journal import Break, _canonical
 from services.journal_key import journal_key
 

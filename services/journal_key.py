@@ -14,7 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-from grantflow.settings import Settings
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

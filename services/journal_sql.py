@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from core.settings import get_settings
 from db.types import Instant
-from grantflow.settings import get_settings
 from services.journal import GENESIS, KEYED, _canonical
 from services.journal_key import journal_key
 

@@ -30,11 +30,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Grant, Message, Obligation
 from gateways.mail import Mail, MailGateway, MailRejected, MailUnavailable
 from gateways.templates import render
-from grantflow import clock
-from grantflow.settings import Settings
 
 # What the debtor is asked for, by kind of obligation (the reminder's key sentence).
 WHAT_TO_SEND = {

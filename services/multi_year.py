@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import ConventionYear, Event, FinancialReport, Grant, Signature
 from domain.calendar import format_date_fr
 from domain.convention import convention_required
@@ -32,7 +33,6 @@ from domain.lifecycle import Stage
 from domain.money import check_instalments, format_amount, format_amount_fr
 from domain.multi_year import YearFigures, year_rank
 from domain.obligations import financial_report_due
-from grantflow.settings import Settings
 from services import acts, commands, journal, obligations
 from services.amendments import add_instalments
 

@@ -11,6 +11,7 @@ from collections.abc import Collection
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Evaluation, Grant, Instalment, Message, Obligation
 from domain import calendar
 from domain import obligations as rules
@@ -18,7 +19,6 @@ from domain.convention import convention_period
 from domain.grant_end import GrantKind, financial_report_due_on
 from domain.lifecycle import OBLIGATION_OPEN, ObligationStatus, check_obligation_transition
 from domain.money import format_amount_fr
-from grantflow.settings import Settings
 
 ASSOCIATION, AUTHORITY, PREFECTURE = "association", "authority", "prefecture"
 

@@ -47,6 +47,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Authority, Grant, Instalment
 from db.session import is_postgresql
 from domain import identifiers, labels
@@ -61,9 +63,7 @@ from domain.lifecycle import (
 )
 from domain.money import format_amount_fr
 from gateways.bank import BankGateway, OrderOutcome, PaymentOrder, TreasuryUnavailable
-from grantflow import clock
-from grantflow.settings import Settings
-from grantflow.wiring import bank_gateway
+from gateways.wiring import bank_gateway
 from services import acts, bank_changes, commands, conditions, journal, obligations
 from services.grants import advance, facts_of, get_grant
 

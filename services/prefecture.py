@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Act, Deliberation, Grant
 from domain import labels
 from domain.acts import (
@@ -21,7 +22,6 @@ from domain.acts import (
 from domain.deliberation import ADOPTED, QUORUM_FAILED, earliest_reconvened_session
 from domain.errors import RuleViolation
 from domain.lifecycle import Stage
-from grantflow.settings import Settings
 from services import acts, commands, grants, journal, obligations
 
 PAPER = "transmis sur papier"

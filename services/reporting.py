@@ -4,13 +4,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Grant, Report
 from domain import labels
 from domain.errors import RuleViolation
 from domain.grant_end import Condition
 from domain.lifecycle import Stage
 from domain.obligations import answer_due
-from grantflow.settings import Settings
 from services import commands, conditions, journal, obligations
 
 

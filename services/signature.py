@@ -4,11 +4,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from db.models import Grant, Signature
 from domain.acts import check_signature_after_receipt
 from domain.errors import RuleViolation
 from domain.grant_end import Condition
-from grantflow.settings import Settings
 from services import acts, commands, conditions, grants, journal, obligations
 
 

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import Deliberation
 from domain import labels
-from grantflow import clock
-from grantflow.settings import Settings
 from services import closure, commands, evaluation, journal_anchors, mailing, sweep
 from services.dossier import DossierError, clipped, french_rule, read_yaml
 from services.events import apply_event

@@ -55,9 +55,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from core import clock
+from core.settings import Settings
 from db.models import SweepRun
-from grantflow import clock
-from grantflow.settings import Settings
 from services import journal_sql
 from services import sweep_steps as steps
 from services.journal_sql import Dialect

@@ -15,10 +15,10 @@ import datetime as dt
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from core.settings import Settings
 from domain import lifecycle
 from domain.lifecycle import STAGE_TRANSITIONS, Guard, ObligationStatus, Stage, Transition
 from domain.obligations import DUE, ReminderPolicy, reminder_schedule
-from grantflow.settings import Settings
 
 # Each guard the sweep applies, as a condition on the grant `g` on `:day` (the facts:
 # the act's exécutoire date, the signatures, the end of the convention).

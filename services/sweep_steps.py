@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from core import clock
 from db.models import OPEN_OBLIGATION
 from db.types import Instant
 from domain.lifecycle import ObligationStatus, Stage
-from grantflow import clock
 from services.journal import _canonical
 from services.journal_sql import Dialect
 from services.sweep_rules import FINAL_STAGES, HAS_ENDED, LIVE_STAGES, MAY_START, template_for

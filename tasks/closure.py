@@ -14,11 +14,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from domain.calendar import format_date_fr
 from domain.money import format_amount, format_amount_fr
-from grantflow.settings import get_settings
 from services import closure
 from services.evaluation import slug
 from services.grants import get_grant

@@ -14,10 +14,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from core import clock
+from core.settings import get_settings
 from db.session import unit_of_work
 from domain.calendar import format_date_fr
-from grantflow import clock
-from grantflow.settings import get_settings
 from services import evaluation
 from services.grants import get_grant
 from tasks.runtime import actor

@@ -10,11 +10,11 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from core import clock
+from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from domain.lifecycle import Stage
-from grantflow import clock
-from grantflow.settings import get_settings
 from services import acts, bank_changes, commands, conventions
 from services.events import apply_act_event, apply_event
 from services.grants import get_grant

@@ -4,9 +4,9 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from core.settings import get_settings
 from db.session import unit_of_work
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
 from services import mailing
 
 

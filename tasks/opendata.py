@@ -8,8 +8,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from core.settings import get_settings
 from db.session import unit_of_work
-from grantflow.settings import get_settings
 from services import opendata
 
 

@@ -18,11 +18,11 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import task_run
 from prefect.states import State
 
+from core import clock
+from core.settings import get_settings
 from db.session import unit_of_work
 from domain import labels
 from gateways.bank import TreasuryUnavailable
-from grantflow import clock
-from grantflow.settings import get_settings
 from services import mailing, payments
 from services.grants import get_grant
 from tasks.facts import record_fact

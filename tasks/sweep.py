@@ -8,11 +8,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from core import clock
+from core.settings import get_settings
 from db.session import is_postgresql_url, unit_of_work
 from domain import labels
 from domain.calendar import format_date_fr
-from grantflow import clock
-from grantflow.settings import get_settings
 from services import bank_changes, journal_anchors, mailing, reading, sweep
 
 ARTIFACT_ROWS = 500

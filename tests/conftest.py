@@ -17,9 +17,9 @@ import sqlalchemy as sa
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from core import settings as settings_module  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.session import engine_for  # noqa: E402
-from grantflow import settings as settings_module  # noqa: E402
 
 pytest_plugins = ["tests.smtp_server"]
 

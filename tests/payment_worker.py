@@ -27,8 +27,8 @@ def main(argv: list[str]) -> int:
 
             grant_payment(reference, business_date=day)
         else:
+            from core.settings import get_settings
             from db.session import unit_of_work
-            from grantflow.settings import get_settings
             from services.payments import pay
 
             pay(unit_of_work, get_settings(), day, argv[3], reference=reference,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from core.settings import get_settings
 from db.session import unit_of_work
-from grantflow.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -139,7 +139,7 @@ def play_year(seed: Path, facts: str, tmp_path: Path, capsys, *, authority: str,
               until: dt.date) -> Played:
     """Load one seed, simulate until `published_on`, publish the authority's open data (SCDL)
     that day, then simulate until `until`: the facts recorded on their dates."""
-    from grantflow import clock
+    from core import clock
     from grantflow.cli import main
 
     assert main(["load", str(seed)]) == 0

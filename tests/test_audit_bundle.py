@@ -10,10 +10,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from core import settings as settings_module
+from core.settings import get_settings
 from db.session import unit_of_work
-from grantflow import settings as settings_module
 from grantflow.cli import main
-from grantflow.settings import get_settings
 from services.journal_key import journal_key
 from tests.support import INNOSPRINT, scalar, sign_both
 

@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core.settings import get_settings
 from db.models import Association, BankChange, Event, Grant, Message
 from db.session import unit_of_work
 from domain.errors import RuleViolation
 from gateways.bank import SimulatedTreasury
-from grantflow import clock
 from grantflow.cli import main
-from grantflow.settings import get_settings
 from services import bank_changes, mailing, payments
 from services.commands import BankDetailsConfirmation
 from tests.support import EXAMPLES, INNOSPRINT, load_examples, sign_both

@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core.settings import get_settings
 from db.models import Event, Grant, Instalment, Message, Obligation, Refund
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from grantflow import clock
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
 from services import closure, commands, mailing, sweep
 from services.dossier import load_files
 from services.grants import get_grant

@@ -8,13 +8,13 @@ import sqlalchemy as sa
 import yaml
 from prefect.client.orchestration import get_client
 
+from core.settings import get_settings
 from db.models import Message
 from db.session import unit_of_work
 from flows.prefecture import prefecture_receipt
 from flows.signature import convention_signature
 from flows.sweep import daily_sweep
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
 from services import commands, mailing
 from services.dossier import load_files
 from tests.support import EXAMPLES, INNOSPRINT, latest_artifact, sign_both

@@ -11,11 +11,11 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.models import Message, Obligation
 from db.session import unit_of_work
 from deployments.catalog import DEPLOYMENTS
-from grantflow import clock
-from grantflow.settings import get_settings
 from services import payments, sweep
 from tests.support import load_examples, sign_both
 

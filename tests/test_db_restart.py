@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.migrate import upgrade
 from db.session import engine_for, unit_of_work
-from grantflow import clock
-from grantflow.settings import get_settings
+from gateways.wiring import mail_gateway
 from grantflow.synthetic import generate
-from grantflow.wiring import mail_gateway
 from services import journal, mailing, sweep
 from tests.smtp_server import free_port
 from tests.support import AtMessage, scalar

@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 from prefect.client.orchestration import get_client
 
+from core import clock
+from core.settings import get_settings
 from db.models import Evaluation, Event, Message, Obligation
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from grantflow import clock
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
 from services import commands, evaluation, mailing, sweep
 from services.grants import get_grant
 from tests.support import INNOSPRINT, latest_artifact, record, scalar, sign_both

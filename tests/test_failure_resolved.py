@@ -11,14 +11,14 @@ import pytest
 import sqlalchemy as sa
 from prefect.client.orchestration import get_client
 
+from core import settings as settings_module
+from core.settings import get_settings
 from db.models import Association, Message
 from db.session import unit_of_work
 from flows.hooks import failure_resolved
 from flows.payment import grant_payment
 from gateways.bank import FaultPlan
-from grantflow import settings as settings_module
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
 from services import mailing
 from tests.support import INNOSPRINT, load_examples, sign_both
 

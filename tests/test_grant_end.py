@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core.settings import get_settings
 from db.models import Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
-from grantflow import clock
-from grantflow.settings import get_settings
 from services import closure, commands, payments, sweep
 from services.dossier import DossierError, load_files
 from services.grants import get_grant

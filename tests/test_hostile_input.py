@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import settings as settings_module
+from core.settings import Settings
 from db.session import unit_of_work
-from grantflow import settings as settings_module
 from grantflow.cli import main
-from grantflow.settings import Settings
 from services.dossier import DossierError, load_files, read_yaml
 from tests.support import EXAMPLES, at_once
 

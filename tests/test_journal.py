@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.settings import get_settings
 from db.models import Event, Grant
 from db.session import unit_of_work
 from grantflow.cli import main
-from grantflow.settings import get_settings
 from services import journal
 from services.journal_key import journal_key
 from tests.support import VAL_FOUGERE
@@ -218,7 +218,7 @@ def test_the_chain_holds_across_later_transactions(loaded, capsys):
     """A later fact appends to the chain where it stopped; a no-op reload writes nothing."""
     import datetime as dt
 
-    from grantflow.settings import get_settings
+    from core.settings import get_settings
     from services.commands import Signature
     from services.events import apply_event
     from services.grants import get_grant

@@ -63,8 +63,8 @@ def test_the_sweep_artifact_lists_a_refused_address_and_the_day_is_anchored(pref
                                                                             smtp_settings):
     import datetime as dt
 
+    from core.settings import get_settings
     from flows.sweep import daily_sweep
-    from grantflow.settings import get_settings
     from tests.support import latest_artifact
 
     smtp_settings.refuse(ASSOCIATION)

@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core.settings import get_settings
 from db.models import ConventionYear, Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from grantflow import clock
-from grantflow.settings import get_settings
 from services import closure, commands, sweep
 from services.dossier import DossierError, load_files
 from services.grants import get_grant

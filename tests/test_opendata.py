@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grantflow import clock
+from core import clock
 from grantflow.cli import main
 from tests.support import EXAMPLES, INNOSPRINT, REPO, scalar, sign_both
 

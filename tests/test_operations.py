@@ -8,8 +8,8 @@ import zipfile
 import openpyxl
 import sqlalchemy as sa
 
+from core import clock
 from db.session import unit_of_work
-from grantflow import clock
 from grantflow.cli import main
 from tests.support import INNOSPRINT, scalar, sign_both
 

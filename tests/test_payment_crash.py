@@ -16,8 +16,8 @@ import sys
 import prefect.settings
 import pytest
 
+from core.settings import get_settings
 from db.session import unit_of_work
-from grantflow.settings import get_settings
 from services import payments
 from tests.support import INNOSPRINT, REPO, load_examples, sign_both
 from tests.test_payments import PAYDAY, instalments, journal_kinds, key, treasury

@@ -20,12 +20,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
+from core import settings as settings_module
+from core.settings import get_settings
 from db.models import Association, Authority, Grant, Instalment, Message, Obligation
 from db.session import unit_of_work
 from gateways.bank import FaultPlan, SimulatedTreasury
-from grantflow import clock
-from grantflow import settings as settings_module
-from grantflow.settings import get_settings
 from services import payments
 from services.commands import PaymentConfirmation
 from services.dossier import DossierError, load_files

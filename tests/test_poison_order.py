@@ -14,10 +14,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from core.settings import get_settings
 from db.models import Instalment
 from db.session import unit_of_work
 from gateways.bank import SimulatedTreasury
-from grantflow.settings import get_settings
 from grantflow.synthetic import generate
 from services import payments
 
@@ -27,7 +27,7 @@ POISON = Decimal("1000000000.00")
 
 @pytest.mark.parametrize("bank", ["simulated", "sepa-file"])
 def test_one_poison_order_among_a_hundred_grants_leaves_the_others_ordered(store, monkeypatch, bank):
-    from grantflow import settings as settings_module
+    from core import settings as settings_module
 
     monkeypatch.setenv("GRANTFLOW_BANK", bank)
     settings_module.get_settings.cache_clear()

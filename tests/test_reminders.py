@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.models import Grant, Message, Obligation
 from db.session import unit_of_work
-from grantflow import clock
-from grantflow.settings import get_settings
-from grantflow.wiring import mail_gateway
+from gateways.wiring import mail_gateway
 from services import commands, mailing, sweep
 from tests.support import INNOSPRINT, AtMessage, empty_store, record, scalar, sign_both
 

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from core import clock
 from db.models import Event, Grant
 from db.session import unit_of_work
-from grantflow import clock
 from grantflow.cli import main
 from services import journal
 from tests.support import EXAMPLES, INNOSPRINT, load_examples

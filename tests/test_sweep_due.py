@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.models import Grant, Message, Obligation
 from db.session import unit_of_work
 from domain.obligations import ReminderPolicy, reminder_level
-from grantflow import clock
-from grantflow.settings import get_settings
 from grantflow.synthetic import generate
 from services import journal, obligations, sweep, sweep_rules, sweep_steps
 from services.grants import get_grant

@@ -9,11 +9,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.session import unit_of_work
 from domain import lifecycle
 from domain.lifecycle import GrantFacts, Stage
-from grantflow import clock
-from grantflow.settings import get_settings
 from grantflow.synthetic import generate
 from services import sweep, sweep_rules
 

@@ -13,12 +13,12 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from core import clock
+from core.settings import get_settings
 from db.models import Event, Message, Obligation
 from db.session import unit_of_work
-from grantflow import clock
-from grantflow.settings import get_settings
+from gateways.wiring import mail_gateway
 from grantflow.synthetic import generate
-from grantflow.wiring import mail_gateway
 from services import journal, mailing, sweep
 from tests.support import AtMessage, at_once, scalar
 
