@@ -42,7 +42,7 @@ WITH RECURSIVE
 started AS (                       -- signature -> active (and -> closing when already ended)
     UPDATE grants g SET stage = CASE WHEN g.ends_on < :day THEN 'closing' ELSE 'active' END
     WHERE g.stage = 'signature'
-      AND EXISTS (SELECT 1 FROM acts a WHERE a.grant_id = g.id AND a.executoire_on <= :day)
+      AND EXISTS (SELECT 1 FROM acts a WHERE a.id = g.act_id AND a.executoire_on <= :day)
       AND (NOT g.convention_required OR (SELECT count(*) FROM signatures s WHERE s.grant_id = g.id) >= 2)
     RETURNING g.id, g.reference, g.ends_on < :day AS ended
 ),

@@ -10,7 +10,7 @@ refuses. The tables below are the documentation; a move that is not in them is r
                  ordered -> rejected | failed -> ordered
                  scheduled -> failed
                  scheduled | rejected | failed -> cancelled   (at closure, nothing more owed)
-    obligation:  pending -> done | overdue | cancelled;  overdue -> done | cancelled
+    obligation:  pending -> done | overdue | cancelled;  overdue -> done | cancelled | pending
 """
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ class ObligationStatus(StrEnum):
     DONE = "done"
     OVERDUE = "overdue"
     CANCELLED = "cancelled"
+
+
+# Still owed: what the sweep marks, reminds and shows as open.
+OBLIGATION_OPEN = (ObligationStatus.PENDING.value, ObligationStatus.OVERDUE.value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +227,9 @@ OBLIGATION_TRANSITIONS: Mapping[tuple[ObligationStatus, ObligationStatus], str] 
         (ObligationStatus.PENDING, ObligationStatus.CANCELLED): "devenu sans objet",
         (ObligationStatus.OVERDUE, ObligationStatus.DONE): "remis en retard",
         (ObligationStatus.OVERDUE, ObligationStatus.CANCELLED): "devenu sans objet",
+        # An avenant or a fact moves the due date: owed by the new date, late again only
+        # if that one passes too (the sweep marks it then).
+        (ObligationStatus.OVERDUE, ObligationStatus.PENDING): "échéance reportée",
     }
 )
 

@@ -37,12 +37,11 @@ from domain import obligations as rules
 from domain.calendar import format_date_fr
 from domain.convention import convention_required
 from domain.errors import RuleViolation
-from domain.lifecycle import InstalmentStatus, Stage
+from domain.lifecycle import OBLIGATION_OPEN, InstalmentStatus, Stage
 from domain.money import ZERO, check_instalments, format_amount, format_amount_fr
 from services import facts, journal, obligations
 
 AMENDABLE_STAGES = (Stage.SIGNATURE.value, Stage.ACTIVE.value)
-OPEN = ("pending", "overdue")
 
 
 def _months_between(start: dt.date, end: dt.date) -> int:
@@ -135,7 +134,7 @@ def record_amendment(session: Session, grant: Grant, fact: facts.Amendment, sett
         if obligation is None:
             obligations.ensure(session, grant, kind, number, label=label, debtor=debtor, due_on=on)
             changes.append({"kind": kind, "number": number, "due_on_before": None, "due_on": on})
-        elif obligation.status in OPEN and obligation.due_on != on:
+        elif obligation.status in OBLIGATION_OPEN and obligation.due_on != on:
             changes.append({"kind": kind, "number": number, "due_on_before": obligation.due_on, "due_on": on})
             obligations.reschedule(obligation, on)
 

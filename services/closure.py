@@ -61,7 +61,14 @@ from domain.grant_end import (
     entitlement,
     settle,
 )
-from domain.lifecycle import MONEY_SENT, InstalmentStatus, Stage, check_instalment_transition
+from domain.lifecycle import (
+    MONEY_SENT,
+    OBLIGATION_OPEN,
+    InstalmentStatus,
+    ObligationStatus,
+    Stage,
+    check_instalment_transition,
+)
 from domain.money import ZERO, format_amount, format_amount_fr
 from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
@@ -139,8 +146,8 @@ def _adjust_instalments(session: Session, grant: Grant, settlement: Settlement, 
         if adjustment.cancelled:
             check_instalment_transition(instalment.status, InstalmentStatus.CANCELLED)
             instalment.status = InstalmentStatus.CANCELLED.value
-            if obligation is not None and obligation.status in ("pending", "overdue"):
-                obligation.status, obligation.done_on = "cancelled", day
+            if obligation is not None and obligation.status in OBLIGATION_OPEN:
+                obligations.move(obligation, ObligationStatus.CANCELLED, on=day)
                 withdraw_reminders(session, obligation)
         else:
             instalment.amount = adjustment.after

@@ -17,6 +17,7 @@ from domain import calendar
 from domain import obligations as rules
 from domain.convention import convention_period
 from domain.grant_end import GrantKind, financial_report_due_on
+from domain.lifecycle import OBLIGATION_OPEN, ObligationStatus, check_obligation_transition
 from domain.money import format_amount_fr
 
 ASSOCIATION, AUTHORITY, PREFECTURE = "association", "authority", "prefecture"
@@ -37,7 +38,7 @@ def ensure(session: Session, grant: Grant, kind: str, number: int, *, label: str
     if existing is not None:
         return existing
     obligation = Obligation(grant_id=grant.id, kind=kind, number=number, label=label, debtor=debtor,
-                            due_on=due_on, status="pending", remind=remind)
+                            due_on=due_on, status=ObligationStatus.PENDING.value, remind=remind)
     session.add(obligation)
     session.flush()
     return obligation
@@ -50,10 +51,20 @@ def fulfil(session: Session, grant: Grant, kind: str, number: int, on: dt.date) 
         sa.select(Obligation).where(Obligation.grant_id == grant.id, Obligation.kind == kind,
                                     Obligation.number == number)
     ).one_or_none()
-    if obligation is not None and obligation.status in ("pending", "overdue"):
-        obligation.status, obligation.done_on = "done", on
+    if obligation is not None and obligation.status in OBLIGATION_OPEN:
+        move(obligation, ObligationStatus.DONE, on=on)
         withdraw_reminders(session, obligation)
     return obligation
+
+
+def move(obligation: Obligation, target: ObligationStatus, *, on: dt.date | None = None) -> None:
+    """The one way an obligation's status changes in Python, checked against
+    domain.lifecycle's obligation table (the sweep's SQL moves are checked in
+    services.sweep_rules). `on`: the day it was done or cancelled."""
+    check_obligation_transition(obligation.status, target)
+    obligation.status = target.value
+    if on is not None:
+        obligation.done_on = on
 
 
 def withdraw_reminders(session: Session, obligation: Obligation | None) -> int:
@@ -69,8 +80,8 @@ def withdraw_reminders(session: Session, obligation: Obligation | None) -> int:
 
 def reschedule(obligation: Obligation, due_on: dt.date) -> None:
     obligation.due_on = due_on
-    if obligation.status == "overdue":
-        obligation.status = "pending"
+    if obligation.status == ObligationStatus.OVERDUE:
+        move(obligation, ObligationStatus.PENDING)
 
 
 def convention_to_sign(session: Session, grant: Grant, from_day: dt.date, settings: Settings,

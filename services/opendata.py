@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from db.models import Act, Authority, Grant, Instalment, Obligation, Signature
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
+from domain.lifecycle import OBLIGATION_OPEN
 from domain.money import format_amount
 from gateways.files import atomic_write
 from services import journal, obligations
@@ -114,7 +115,7 @@ def export(session: Session, authority_code: str, target: Path, today: dt.date, 
     for grant in grants:
         pending = session.scalars(sa.select(Obligation).where(
             Obligation.grant_id == grant.id, Obligation.kind == "open_data",
-            Obligation.status.in_(("pending", "overdue")))).one_or_none()
+            Obligation.status.in_(OBLIGATION_OPEN))).one_or_none()
         if pending is None:
             continue
         obligations.fulfil(session, grant, "open_data", 1, today)

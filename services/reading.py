@@ -21,6 +21,7 @@ from db.models import (
     Refund,
 )
 from domain.acts import BODIES, BODY_BASIS
+from domain.lifecycle import OBLIGATION_OPEN, ObligationStatus
 from domain.money import format_amount
 from services import acts, bank_changes
 from services.conditions import waiting_for
@@ -109,11 +110,11 @@ def portfolio(session: Session, authority: str | None = None) -> pd.DataFrame:
     """One row per grant, computed in SQL whatever the number of grants."""
     paid = (sa.select(Instalment.grant_id, sa.func.sum(Instalment.amount).label("paid"))
             .where(Instalment.status == "paid").group_by(Instalment.grant_id).subquery())
-    is_open = Obligation.status.in_(("pending", "overdue"))
+    is_open = Obligation.status.in_(OBLIGATION_OPEN)
     next_due = (sa.select(Obligation.grant_id, sa.func.min(Obligation.due_on).label("next_due_on"))
                 .where(is_open).group_by(Obligation.grant_id).subquery())
     overdue = (sa.select(Obligation.grant_id, sa.func.count().label("overdue"))
-               .where(Obligation.status == "overdue").group_by(Obligation.grant_id).subquery())
+               .where(Obligation.status == ObligationStatus.OVERDUE).group_by(Obligation.grant_id).subquery())
     next_label = (sa.select(sa.func.min(Obligation.label))
                   .where(Obligation.grant_id == Grant.id, is_open, Obligation.due_on == next_due.c.next_due_on)
                   .correlate(Grant, next_due).scalar_subquery())

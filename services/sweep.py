@@ -4,7 +4,9 @@ A fixed number of statements whatever the number of grants (never one task, one 
 or one object per grant), and nothing per grant comes back to Python: the grants to move
 and the obligations to mark are staged in temporary tables, applied from there, and
 journalled by one INSERT ... SELECT that computes the hash chain in SQL
-(`services.journal_sql`). Memory does not grow with the number of grants.
+(`services.journal_sql`). Memory does not grow with the number of grants. This module
+runs a day (its parts, their transactions, the run recorded); `services.sweep_steps`
+holds the statements, `services.sweep_rules` what they take from domain's rule tables.
 
 A day reads what is due that day, not the whole portfolio: every read goes through an
 index bounded by the day. Each open obligation carries `remind_on`, the trigger day of its
@@ -12,7 +14,8 @@ next reminder level, so the reminders read the obligations whose `remind_on` is 
 one whose `remind_on` is NULL (new, or its due date moved) is read once its first level
 is reached, and placed then. The overdue marks read the pending obligations due before
 the day; the moves read the active grants whose end passed and the grants waiting at
-signature. An obligation is written once a day at most (its overdue mark and its next
+signature. The obligations are read once (staged by id), then read again by id in
+each statement that uses them. An obligation is written once a day at most (its overdue mark and its next
 reminder day in one UPDATE).
 
 Running it again for the same day, or for an earlier day, changes nothing more:
@@ -33,8 +36,8 @@ grant's row lock. Each sweep first claims, in one statement with `FOR NO KEY UPD
 LOCKED`, the grants it has something to change for today (a move, an obligation past
 due, a reminder due); a second sweep started at the same time skips the grants the first
 holds, which the first one does, so a grant's obligations are written by one sweep and
-never waited for. The statements after the claim see everything committed before it, so
-nothing is done twice; the unique (obligation, level) key with ON CONFLICT DO NOTHING
+never waited for. The statements after the claim see everything committed before it and
+check the staged obligations' conditions again, so nothing is done twice; the unique (obligation, level) key with ON CONFLICT DO NOTHING
 keeps one reminder each in any case. A grant locked by someone else's transaction at that
 moment (an operator recording a report) is left for the next sweep: every condition is
 "on or before the day", so the next sweep catches up. On SQLite the write lock (BEGIN
@@ -54,39 +57,20 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.settings import Settings
-from db.models import OPEN_OBLIGATION, SweepRun
-from db.types import Instant
-from domain.lifecycle import Stage
-from domain.obligations import DUE, ReminderPolicy, reminder_schedule
+from db.models import SweepRun
 from services import journal_sql
-from services.journal import canonical
+from services import sweep_steps as steps
 from services.journal_sql import Dialect
+from services.sweep_rules import SWEPT_MOVES, level_offsets, policy_of
+from services.sweep_steps import EVERY_GRANT, MAX_GRANT_ID, GrantRange
 
-LIVE_STAGES = (Stage.PREFECTURE.value, Stage.SIGNATURE.value, Stage.ACTIVE.value, Stage.CLOSING.value)
-# A grant there reminds no more: its obligations leave the sweep's reads for good.
-FINAL_STAGES = (Stage.CLOSED.value, Stage.REJECTED.value)
-# remind_on of an obligation whose whole ladder is queued (or whose grant is over).
-NEVER = dt.date.max
 # SweepResult keeps the first transitions (by stage then reference) and counts them all.
 TRANSITIONS_LISTED = 1000
-STAGE_CHANGED, OBLIGATION_OVERDUE = "stage_changed", "obligation_overdue"
-SWEPT_BY = "daily-sweep"  # the "by" of a stage_changed payload, whoever the actor
 # A day with more obligations to look at than this is split in parts of PART_GRANTS grants.
 SPLIT_ABOVE = 20_000
 PART_GRANTS = 10_000
-MAX_GRANT_ID = 2**31 - 1  # INTEGER keys
-_MOVE_ORDER = {("signature", "active"): 1, ("active", "closing"): 2}  # as one sweep lists its moves
-
-
-@dataclass(frozen=True)
-class GrantRange:
-    """The grants of one part of a day's sweep: ids from `first` to `last`, both included."""
-
-    first: int = 0
-    last: int = MAX_GRANT_ID
-
-
-EVERY_GRANT = GrantRange()
+# As one sweep lists its moves: signature -> active, then active -> closing.
+_MOVE_ORDER = {(source.value, target.value): order for order, (source, target) in enumerate(SWEPT_MOVES, 1)}
 
 
 @dataclass
@@ -118,274 +102,6 @@ class SweepResult:
         return total
 
 
-def policy_of(settings: Settings) -> ReminderPolicy:
-    return ReminderPolicy(before_days=settings.reminder_before_days,
-                          escalation_days=tuple(settings.reminder_escalation_days))
-
-
-def level_offsets(policy: ReminderPolicy) -> list[tuple[str, int]]:
-    """Each reminder level and its trigger day relative to the due date (before = -7 ...)."""
-    origin = dt.date(2000, 1, 1)
-    return [(name, (trigger - origin).days) for name, trigger in reminder_schedule(origin, policy)]
-
-
-def template_for(level: str) -> str:
-    if level == DUE:
-        return "reminder_due"
-    return "reminder_before" if level.startswith("before") else "reminder_late"
-
-
-# --------------------------------------------------------------------------- staging
-
-# Temporary tables, created and dropped inside the sweep's transaction (a rollback drops
-# them too). claimed: the grants this sweep changes (moves, overdue marks, reminders due);
-# moves: their stage changes (ord 1 signature -> active, ord 2 active -> closing, both on
-# the same day possible);
-# journal: the events to write, numbered per grant (k), with the obligation marked overdue;
-# reminders: the claimed grants' obligations whose reminders are due, the level each
-# reached today (NULL for a grant that is over) and the next day to look at it;
-# queue: the reminders to queue (no message at or above the level yet).
-_STAGING = {
-    "sweep_claimed": "grant_id INTEGER PRIMARY KEY",
-    "sweep_moves": "grant_id INTEGER NOT NULL, ord INTEGER NOT NULL, reference VARCHAR(64) NOT NULL, "
-                   "src VARCHAR(16) NOT NULL, dst VARCHAR(16) NOT NULL, PRIMARY KEY (grant_id, ord)",
-    "sweep_journal": "grant_id INTEGER NOT NULL, k INTEGER NOT NULL, kind VARCHAR(32) NOT NULL, "
-                     "payload TEXT NOT NULL, obligation_id INTEGER, PRIMARY KEY (grant_id, k)",
-    "sweep_reminders": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER, "
-                       "next_on DATE NOT NULL",
-    "sweep_queue": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER NOT NULL",
-}
-
-# signature -> active: the act is exécutoire by the day and, when the convention is
-# compulsory, signed by both parties (domain.lifecycle's time-driven move).
-_MAY_START = """(EXISTS (SELECT 1 FROM acts a WHERE a.id = g.act_id AND a.executoire_on <= :day)
-                 AND (g.convention_required = false
-                      OR (SELECT count(*) FROM signatures s WHERE s.grant_id = g.id) >= 2))"""
-_FALLS_OVERDUE = "o.remind = true AND o.status = 'pending' AND o.due_on < :day"
-# Reminders to look at today (ix_obligations_remind_on): the next level's day is reached,
-# or the obligation is not placed yet and its first level (`horizon` = the day + 7) is.
-_REMINDER_DUE = f"""o.{OPEN_OBLIGATION} AND o.remind = true
-    AND (o.remind_on <= :day OR (o.remind_on IS NULL AND o.due_on <= :horizon))"""
-_IN_PART = "BETWEEN :first AND :last"
-_DATES = ("day", "horizon", "never")
-
-
-def _text(sql: str) -> sa.TextClause:
-    return sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.Date) for name in _DATES if f":{name}" in sql))
-
-
-def _horizon(day: dt.date, offsets: list[tuple[str, int]]) -> dt.date:
-    """The last due date whose first reminder level is reached on `day`."""
-    return day - dt.timedelta(days=offsets[0][1])
-
-
-def _create_staging(connection: sa.Connection) -> None:
-    for table, columns in _STAGING.items():
-        connection.execute(sa.text(f"CREATE TEMPORARY TABLE {table} ({columns})"))
-
-
-def _drop_staging(connection: sa.Connection, sql: Dialect) -> None:
-    if sql.postgresql:
-        connection.execute(sa.text(f"DROP TABLE {', '.join(sql.temp(t) for t in _STAGING)}"))
-    else:
-        for table in _STAGING:
-            connection.execute(sa.text(f"DROP TABLE {sql.temp(table)}"))
-
-
-def _claim(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt.date, part: GrantRange) -> None:
-    """Lock the grants this sweep has something to change for, skipping those already locked.
-
-    Each set is read through an index bounded by the day: grants waiting at signature,
-    active grants whose end passed (partial index), pending obligations due before the day,
-    obligations whose reminders are due (partial index)."""
-    # NO KEY UPDATE: excludes another sweep and an operator's FOR UPDATE, not the foreign
-    # key checks of rows referring to the grant (the reminders of another sweep).
-    lock = "FOR NO KEY UPDATE OF g SKIP LOCKED" if sql.postgresql else ""
-    connection.execute(_text(f"""
-        INSERT INTO sweep_claimed (grant_id)
-        SELECT g.id FROM grants g
-        WHERE g.id IN (SELECT g.id FROM grants g
-                       WHERE g.stage = 'signature' AND g.id {_IN_PART} AND {_MAY_START}
-                       UNION
-                       SELECT g.id FROM grants g WHERE g.stage = 'active' AND g.ends_on < :day AND g.id {_IN_PART}
-                       UNION
-                       SELECT o.grant_id FROM obligations o
-                       WHERE o.status = 'pending' AND o.due_on < :day AND o.grant_id {_IN_PART}
-                       UNION
-                       SELECT o.grant_id FROM obligations o WHERE {_REMINDER_DUE} AND o.grant_id {_IN_PART})
-        {lock}
-    """), {"day": day, "horizon": horizon, "first": part.first, "last": part.last})
-
-
-def _stage_moves(connection: sa.Connection, day: dt.date) -> None:
-    connection.execute(_text(f"""
-        INSERT INTO sweep_moves (grant_id, ord, reference, src, dst)
-        SELECT g.id, 1, g.reference, 'signature', 'active'
-        FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
-        WHERE g.stage = 'signature' AND {_MAY_START}
-        UNION ALL
-        SELECT g.id, 2, g.reference, 'active', 'closing'
-        FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
-        WHERE g.ends_on < :day AND (g.stage = 'active' OR (g.stage = 'signature' AND {_MAY_START}))
-    """), {"day": day})
-
-
-def _apply_moves(connection: sa.Connection, day: dt.date) -> None:
-    connection.execute(sa.text("""
-        UPDATE grants SET stage = (SELECT m.dst FROM sweep_moves m WHERE m.grant_id = grants.id
-                                   ORDER BY m.ord DESC LIMIT 1)
-        WHERE id IN (SELECT grant_id FROM sweep_moves)
-    """))
-    # Informative deadlines (the prefect's control window) are not owed by anyone: past, they are over.
-    connection.execute(_text("""
-        UPDATE obligations SET status = 'done', done_on = due_on
-        WHERE remind = false AND status = 'pending' AND due_on < :day
-          AND grant_id IN (SELECT grant_id FROM sweep_claimed)
-    """), {"day": day})
-
-
-def _mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange) -> None:
-    """Mark the claimed grants' obligations that fell overdue, move the staged ones to their
-    next reminder day, and stage each claimed grant's new events in order: its moves, then
-    its obligations by id.
-
-    PostgreSQL writes each obligation once (both changes in one UPDATE) and stages exactly
-    the rows it marked (UPDATE ... RETURNING in the same statement); SQLite, whose write
-    lock is held, stages them and then updates them. Payloads are written as
-    `journal.canonical` writes them (keys sorted, no spaces).
-    """
-    if sql.postgresql:
-        marked = "marked"
-        prefix = f"""WITH touched AS (
-            SELECT id, max(next_on) AS next_on, bool_or(falls) AS falls
-            FROM (SELECT r.obligation_id AS id, r.next_on, false AS falls FROM sweep_reminders r
-                  UNION ALL
-                  SELECT o.id, NULL, true FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
-                  WHERE {_FALLS_OVERDUE} AND o.grant_id {_IN_PART}) u
-            GROUP BY id),
-        marked AS (
-            UPDATE obligations o SET status = CASE WHEN t.falls THEN 'overdue' ELSE o.status END,
-                                     remind_on = coalesce(t.next_on, o.remind_on)
-            FROM touched t WHERE t.id = o.id
-            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
-    else:
-        marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
-                      FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id
-                      WHERE {_FALLS_OVERDUE} AND o.grant_id {_IN_PART})"""
-        prefix = ""
-    connection.execute(_text(f"""
-        {prefix}
-        INSERT INTO sweep_journal (grant_id, k, kind, payload, obligation_id)
-        SELECT grant_id, row_number() OVER (PARTITION BY grant_id ORDER BY ord, obligation_id),
-               kind, payload, obligation_id
-        FROM (
-            SELECT m.grant_id, m.ord, NULL AS obligation_id, :stage_changed AS kind,
-                   '{{"by":' || :by || ',"from":' || {sql.json_string('m.src')}
-                   || ',"to":' || {sql.json_string('m.dst')} || '}}' AS payload
-            FROM sweep_moves m
-            UNION ALL
-            SELECT o.grant_id, 3, o.id, :obligation_overdue,
-                   '{{"due_on":"' || {sql.iso_date('o.due_on')} || '","kind":' || {sql.json_string('o.kind')}
-                   || ',"number":' || o.number || '}}'
-            FROM {marked} o {'WHERE o.falls' if sql.postgresql else ''}
-        ) staged
-    """), {"day": day, "by": canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
-           "obligation_overdue": OBLIGATION_OVERDUE, "first": part.first, "last": part.last})
-    if not sql.postgresql:
-        connection.execute(_text(f"""
-            UPDATE obligations SET status = 'overdue'
-            WHERE {_FALLS_OVERDUE.replace('o.', '')} AND grant_id IN (SELECT grant_id FROM sweep_claimed)
-        """), {"day": day})
-        connection.execute(sa.text("""
-            UPDATE obligations SET remind_on = (SELECT r.next_on FROM sweep_reminders r
-                                                WHERE r.obligation_id = obligations.id)
-            WHERE id IN (SELECT obligation_id FROM sweep_reminders)
-        """))
-
-
-def _plus_days(sql: Dialect, column: str, days: int) -> str:
-    return f"({column} + {days})" if sql.postgresql else f"date({column}, '{days:+d} days')"
-
-
-def _stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange,
-                     offsets: list[tuple[str, int]]) -> None:
-    """The claimed grants' obligations whose reminders are due: the highest level each
-    reached today, and the trigger day of the level after it (NEVER after the last one, or
-    when the grant is over); then, in a table of their own, those to queue: no message at
-    or above that level yet (a re-run or an earlier day queues nothing).
-
-    Staged first, so that the INSERT into messages never reads the table it writes (with a
-    new store's statistics that would make the check quadratic)."""
-    last = len(offsets) - 1
-    params: dict[str, object] = {"day": day, "horizon": _horizon(day, offsets), "never": NEVER,
-                                 "first": part.first, "last": part.last}
-    rank_cases, next_cases = [], []
-    for rank, (_level, offset) in reversed(list(enumerate(offsets))):
-        params[f"reached_{rank}"] = day - dt.timedelta(days=offset)
-        rank_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {rank}")
-        following = ":never" if rank == last else _plus_days(sql, "o.due_on", offsets[rank + 1][1])
-        next_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {following}")
-    live = ", ".join(f"'{stage}'" for stage in LIVE_STAGES)
-    final = ", ".join(f"'{stage}'" for stage in FINAL_STAGES)
-    reached = [sa.bindparam(name, type_=sa.Date) for name in params if name.startswith("reached_")]
-    connection.execute(_text(f"""
-        INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank, next_on)
-        SELECT o.id, o.grant_id,
-               CASE WHEN g.stage IN ({live}) THEN CASE {' '.join(rank_cases)} END END,
-               CASE WHEN g.stage IN ({final}) THEN :never {' '.join(next_cases)}
-                    ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END
-        FROM obligations o JOIN sweep_claimed c ON c.grant_id = o.grant_id JOIN grants g ON g.id = o.grant_id
-        WHERE {_REMINDER_DUE} AND o.grant_id {_IN_PART} AND g.stage IN ({live}, {final})
-    """).bindparams(*reached), params)
-    connection.execute(sa.text("""
-        INSERT INTO sweep_queue (obligation_id, grant_id, level_rank)
-        SELECT r.obligation_id, r.grant_id, r.level_rank FROM sweep_reminders r
-        WHERE r.level_rank IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.obligation_id = r.obligation_id
-                                                     AND m.level_rank >= r.level_rank)
-    """))
-
-
-def _queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date,
-                     offsets: list[tuple[str, int]]) -> dict[str, int]:
-    params: dict[str, object] = {"day": day, "last": len(offsets) - 1}
-    level_cases, template_cases = [], []
-    for rank, (level, _offset) in enumerate(offsets):
-        params |= {f"level_{rank}": level, f"template_{rank}": template_for(level)}
-        level_cases.append(f"WHEN {rank} THEN :level_{rank}")
-        template_cases.append(f"WHEN {rank} THEN :template_{rank}")
-    insert = f"""
-        INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
-                              copy_authority)
-        SELECT r.grant_id, CASE r.level_rank {' '.join(template_cases)} END, r.obligation_id,
-               CASE r.level_rank {' '.join(level_cases)} END, r.level_rank, :day, 'queued', 0, r.level_rank = :last
-        FROM sweep_queue r
-        ORDER BY r.obligation_id  -- two sweeps at once meet their common rows in the same order
-        ON CONFLICT (obligation_id, level) DO NOTHING
-    """
-    if sql.postgresql:  # a concurrent sweep may have queued some of them: count ours
-        counted = connection.execute(sa.text(
-            f"WITH queued AS ({insert} RETURNING level) SELECT level, count(*) FROM queued GROUP BY level"
-        ).bindparams(sa.bindparam("day", type_=sa.Date)), params)
-    else:  # the write lock is ours: the new rows are those above the highest id before
-        before = connection.execute(sa.text("SELECT coalesce(max(id), 0) FROM messages")).scalar_one()
-        connection.execute(sa.text(insert).bindparams(sa.bindparam("day", type_=sa.Date)), params)
-        counted = connection.execute(sa.text(
-            "SELECT level, count(*) FROM messages WHERE id > :before GROUP BY level"), {"before": before})
-    queued = dict(counted.all())
-    return {level: queued.get(level, 0) for level, _ in offsets}
-
-
-def _record_run(connection: sa.Connection, day: dt.date, result: SweepResult) -> None:
-    # Two sweeps of the same day at once: the first to commit keeps its summary.
-    connection.execute(sa.text("""
-        INSERT INTO sweep_runs (business_date, finished_at, summary) VALUES (:day, :finished_at, :summary)
-        ON CONFLICT (business_date) DO NOTHING
-    """).bindparams(sa.bindparam("day", type_=sa.Date), sa.bindparam("finished_at", type_=Instant),
-                    sa.bindparam("summary", type_=sa.JSON)),
-        {"day": day, "finished_at": clock.now(), "summary": result.as_dict()})
-
-
 def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRange = EVERY_GRANT, *,
                actor: str = "daily-sweep", at: dt.datetime | None = None) -> SweepResult:
     """Move the part's grants on, mark what fell overdue and journal both, queue the
@@ -395,42 +111,39 @@ def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRa
     sql = Dialect.of(connection)
     offsets = level_offsets(policy_of(settings))
     result = SweepResult(business_date=day)
-    _create_staging(connection)
-    _claim(connection, sql, day, _horizon(day, offsets), part)
+    steps.create_staging(connection)
+    steps.stage_due(connection, sql, day, steps.first_level_horizon(day, offsets), part)
+    steps.claim(connection, sql, day, part)
     # Before the moves, which keep a grant among the stages that remind (signature ->
     # active -> closing): the reminders' levels do not depend on them.
-    _stage_reminders(connection, sql, day, part, offsets)
-    _stage_moves(connection, day)
-    _apply_moves(connection, day)
-    _mark_overdue_and_stage_journal(connection, sql, day, part)
+    steps.stage_reminders(connection, sql, day, offsets)
+    steps.stage_moves(connection, day)
+    steps.apply_moves(connection, day)
+    steps.mark_overdue_and_stage_journal(connection, sql, day)
     journal_sql.append_staged(connection, "sweep_journal", at=at or clock.now(), actor=actor)
-    result.reminders = _queue_reminders(connection, sql, day, offsets)
-    result.transitions_total, result.overdue = connection.execute(sa.text(
-        "SELECT (SELECT count(*) FROM sweep_moves),"
-        " (SELECT count(*) FROM sweep_journal WHERE obligation_id IS NOT NULL)")).one()
-    result.transitions = [tuple(row) for row in connection.execute(sa.text(
-        "SELECT reference, src, dst FROM sweep_moves ORDER BY ord, reference LIMIT :listed"),
-        {"listed": TRANSITIONS_LISTED})]
-    _drop_staging(connection, sql)
+    result.reminders = steps.queue_reminders(connection, sql, day, offsets)
+    result.transitions_total, result.overdue, result.transitions = steps.counts(connection, TRANSITIONS_LISTED)
+    steps.drop_staging(connection, sql)
     return result
 
 
 def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "daily-sweep") -> SweepResult:
     """The whole day in the session's transaction (one part), its run recorded."""
     result = sweep_part(session, day, settings, actor=actor)
-    _record_run(session.connection(), day, result)
+    steps.record_run(session.connection(), day, result.as_dict())
     return result
 
 
 def plan(session: Session, day: dt.date, settings: Settings, workers: int = 1) -> list[GrantRange]:
     """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations have
     reminders due (counted no further), then grant-id ranges of about PART_GRANTS grants,
-    at least one per worker."""
-    horizon = _horizon(day, level_offsets(policy_of(settings)))
-    work = session.execute(_text(f"""
-        SELECT count(*) FROM (SELECT 1 FROM obligations o WHERE {_REMINDER_DUE} LIMIT {SPLIT_ABOVE + 1}) due
-    """), {"day": day, "horizon": horizon}).scalar_one()
-    if work <= SPLIT_ABOVE:
+    at least one per worker. The day after a sweep (or a day already swept) is not
+    counted: only a first sweep or a gap has that much to do."""
+    last = last_swept_day(session)
+    if last is not None and last >= day - dt.timedelta(days=1):
+        return [EVERY_GRANT]
+    horizon = steps.first_level_horizon(day, level_offsets(policy_of(settings)))
+    if steps.reminders_due(session.connection(), day, horizon, up_to=SPLIT_ABOVE + 1) <= SPLIT_ABOVE:
         return [EVERY_GRANT]
     grants = session.scalar(sa.text("SELECT count(*) FROM grants"))
     parts = max(workers, -(-grants // PART_GRANTS))
@@ -467,7 +180,7 @@ def sweep_day(unit_of_work: Callable[[], AbstractContextManager[Session]], day: 
         results = [run(part) for part in parts]
     result = SweepResult.merged(day, results)
     with unit_of_work() as session:
-        _record_run(session.connection(), day, result)
+        steps.record_run(session.connection(), day, result.as_dict())
     return result
 
 

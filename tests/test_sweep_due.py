@@ -14,7 +14,7 @@ from db.models import Grant, Message, Obligation
 from db.session import unit_of_work
 from domain.obligations import ReminderPolicy, reminder_level
 from grantflow.synthetic import generate
-from services import journal, obligations, sweep
+from services import journal, obligations, sweep, sweep_rules, sweep_steps
 from services.grants import get_grant
 from tests.support import INNOSPRINT, at_once, empty_store, scalar, sign_both
 
@@ -56,7 +56,12 @@ def test_each_obligation_is_next_looked_at_on_its_next_reminder_day(examples_loa
     assert sum(quiet.reminders.values()) == 0 and quiet.overdue == 0
     run_sweep(D(2019, 2, 12))
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("due", D(2019, 2, 12))]
+    # Looked at again the next day, when its overdue mark writes the row anyway.
+    assert remind_on("report", 1) == D(2019, 2, 12)
+    late = run_sweep(D(2019, 2, 13))
+    assert (late.overdue, sum(late.reminders.values())) == (1, 0)
     assert remind_on("report", 1) == D(2019, 2, 19)
+    assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("due", D(2019, 2, 12))]
 
 
 def test_a_gap_of_several_days_reminds_once_at_the_highest_level_reached(examples_loaded):
@@ -66,7 +71,7 @@ def test_a_gap_of_several_days_reminds_once_at_the_highest_level_reached(example
     result = run_sweep(D(2019, 3, 5))
     assert result.reminders == {"before": 0, "due": 0, "late_7": 0, "late_21": 1}
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("late_21", D(2019, 3, 5))]
-    assert remind_on("report", 1) == sweep.NEVER  # its whole ladder is queued
+    assert remind_on("report", 1) == sweep_steps.NEVER  # its whole ladder is queued
     assert scalar("SELECT count(*) FROM events WHERE kind = 'obligation_overdue'") == 1
     # The days after the gap, swept again or for the first time, add nothing for it.
     for day in (D(2019, 3, 5), D(2019, 2, 20), D(2019, 3, 6)):
@@ -105,6 +110,8 @@ def test_a_due_date_moved_is_placed_again_on_its_ladder(examples_loaded):
     assert remind_on("report", 2) is None
     run_sweep(D(2019, 4, 8))  # its new due day, before the old next reminder day
     assert reminders_of("report", 2) == [("before", D(2019, 4, 5)), ("due", D(2019, 4, 8))]
+    assert remind_on("report", 2) == D(2019, 4, 8)  # placed; its next level read after the overdue mark
+    run_sweep(D(2019, 4, 9))
     assert remind_on("report", 2) == D(2019, 4, 15)
 
 
@@ -119,7 +126,7 @@ def open_obligations_due() -> list[tuple[int, dt.date]]:
         return [tuple(r) for r in session.execute(
             sa.select(Obligation.id, Obligation.due_on).join(Grant, Grant.id == Obligation.grant_id)
             .where(Obligation.remind, Obligation.status.in_(("pending", "overdue")),
-                   Grant.stage.in_(sweep.LIVE_STAGES)))]
+                   Grant.stage.in_(sweep_rules.LIVE_STAGES)))]
 
 
 RANKS = {"before": 0, "due": 1, "late_7": 2, "late_21": 3}
