@@ -4,6 +4,9 @@ One table of obligations drives every reminder, escalation and transition; every
 of state also appends a row to `events` in the same transaction (the audit trail).
 Constraint names follow a naming convention so that one Alembic tree runs the same on
 SQLite (batch mode) and PostgreSQL.
+
+One module, over 300 lines, because it is the schema: Alembic compares it whole, and a
+newcomer reads every table and constraint in one place.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 `decide` takes what the minutes record (a `Sitting`) and returns the `Decision` the law
 draws from it. Inconsistent minutes are refused (RuleViolation); a sitting without quorum
 is not an error but an outcome, "quorum_failed", which the council cures by meeting again.
+
+One module, over 300 lines, because it is one rule: the articles read together (quorum
+depends on the convocation, the majority on the proxies), each step next to its article.
 """
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ refuses. The tables below are the documentation; a move that is not in them is r
                  scheduled -> failed
                  scheduled | rejected | failed -> cancelled   (at closure, nothing more owed)
     obligation:  pending -> done | overdue | cancelled;  overdue -> done | cancelled | pending
+
+Over 300 lines because the tables and their guards are read together: a move and the
+guards it names sit side by side.
 """
 from __future__ import annotations
 

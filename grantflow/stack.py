@@ -20,6 +20,10 @@ children's process ids.
 This module imports little at the top (the standard library, the clock, the heartbeat
 period, grantflow.processes and grantflow.prefect_api): ./grantflow-up enters here so that
 the server starts before the heavy imports.
+
+Just over 300 lines: the stack's sequence (store, server, serve, first sweep, stop) in
+one place; its processes and the Prefect REST calls are in grantflow.processes and
+grantflow.prefect_api.
 """
 from __future__ import annotations
 

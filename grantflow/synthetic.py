@@ -36,6 +36,7 @@ from db.models import (
 )
 from domain.calendar import add_months
 from domain.convention import convention_period
+from domain.lifecycle import ObligationStatus
 from services.journal import GENESIS, KEYED, canonical, event_hash
 from services.journal_key import journal_key
 
@@ -115,7 +116,7 @@ def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: l
                 ("payment", 1, add_months(starts_on, 3), "authority"),
                 ("financial_report", 1, add_months(plan["ends_on"], 6), "association")]
         obligations += [dict(grant_id=grant_id, kind=kind, number=k, label=f"{kind} n°{k}", debtor=debtor,
-                             due_on=day, status="pending", remind=True) for kind, k, day, debtor in due]
+                             due_on=day, status=ObligationStatus.PENDING.value, remind=True) for kind, k, day, debtor in due]
         voted_on = starts_on - VOTED_BEFORE
         history: list[tuple[dt.date, str, dict[str, Any]]] = [
             (voted_on - dt.timedelta(days=20), "grant_proposed", {"amount": plan["amount"], "object": plan["object"]}),

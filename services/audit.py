@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core.settings import Settings
 from db.models import Event, Message
 from domain.calendar import format_datetime_fr
+from domain.statuses import MessageStatus
 from gateways import documents
 from services import journal, journal_anchors
 from services.grants import get_grant
@@ -97,7 +98,7 @@ def bundle(session: Session, reference: str, settings: Settings, target: Path) -
         ("dossier.yaml", yaml.safe_dump(grant.dossier, allow_unicode=True, sort_keys=False)),
         ("etat.json", json.dumps({k: v for k, v in view.items() if k != "events"}, ensure_ascii=False, indent=2)),
     ]
-    sent = session.scalars(sa.select(Message).where(Message.grant_id == grant.id, Message.status == "sent")
+    sent = session.scalars(sa.select(Message).where(Message.grant_id == grant.id, Message.status == MessageStatus.SENT.value)
                            .order_by(Message.id))
     sums, missing = [], []
     for message in sent:

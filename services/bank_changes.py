@@ -25,9 +25,11 @@ from domain.bank_change import (
 )
 from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
+from domain.statuses import BankChangeStatus
 from services import journal, mailing
 
-PENDING, APPLIED, SUPERSEDED = "pending", "applied", "superseded"
+PENDING, APPLIED, SUPERSEDED = (BankChangeStatus.PENDING.value, BankChangeStatus.APPLIED.value,
+                                BankChangeStatus.SUPERSEDED.value)
 
 
 def details_of(association: Association) -> BankDetails:

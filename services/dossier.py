@@ -2,6 +2,9 @@
 
 Everything is validated first (services.dossier_file: pydantic, then the rules), and written
 in one transaction through the same actions the flows run: any error leaves the store unchanged.
+
+One module, just over 300 lines: the loader as a whole (the act, its grants, their history,
+in the order a dossier gives them); the schema, the file and the messages are apart.
 """
 from __future__ import annotations
 

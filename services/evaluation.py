@@ -42,7 +42,7 @@ from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.indicators import INDICATORS, Target, assess, label
 from domain.labels import slug
-from domain.lifecycle import Stage
+from domain.lifecycle import OBLIGATION_OPEN, ObligationStatus, Stage
 from domain.money import ZERO, format_amount
 from gateways import documents
 from gateways.documents import Sheet
@@ -60,7 +60,7 @@ from services.evaluation_results import (
     target_text,
 )
 
-OPEN = ("pending", "overdue")
+OPEN = OBLIGATION_OPEN
 EVALUATED_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value, Stage.CLOSED.value)
 
 
@@ -117,7 +117,7 @@ def reports_state(session: Session, grant: Grant, day: dt.date) -> ReportsState:
     received = session.scalar(sa.select(sa.func.count()).where(Report.grant_id == grant.id,
                                                                Report.received_on <= day)) or 0
     missing = [(n, due) for n, due, status, _ in dues if status in OPEN and due < day]
-    late = [(n, due, done) for n, due, status, done in dues if status == "done" and done is not None and done > due
+    late = [(n, due, done) for n, due, status, done in dues if status == ObligationStatus.DONE.value and done is not None and done > due
             and done <= day]
     return ReportsState(received, sum(1 for _, due, _, _ in dues if due <= day), missing, late)
 

@@ -34,8 +34,12 @@ from core import clock
 from core.settings import Settings
 from db.models import Grant, Message, Obligation
 from domain.calendar import format_date_fr, format_datetime_fr
+from domain.statuses import MessageStatus
 from gateways.mail import Mail, MailGateway, MailRejected, MailUnavailable
 from gateways.templates import render
+
+QUEUED, SENT, FAILED, WITHDRAWN = (MessageStatus.QUEUED.value, MessageStatus.SENT.value, MessageStatus.FAILED.value,
+                                   MessageStatus.WITHDRAWN.value)
 
 # What the debtor is asked for, by kind of obligation (the reminder's key sentence).
 WHAT_TO_SEND = {
@@ -68,7 +72,7 @@ def queue(session: Session, grant: Grant, kind: str, dedup_key: str, context: di
     if existing is not None:
         return existing
     message = Message(grant_id=grant.id, kind=kind, dedup_key=dedup_key, context=context, queued_on=day,
-                      status="queued", attempts=0, copy_authority=False,
+                      status=QUEUED, attempts=0, copy_authority=False,
                       recipients="authority" if to_authority else "association")
     session.add(message)
     session.flush()
@@ -86,10 +90,10 @@ def failure_resolved(session: Session, run_key: str, *, day: dt.date) -> tuple[i
     ).order_by(Message.id)).all()
     withdrawn = resolved = 0
     for notice in notices:
-        if notice.status == "queued":
-            notice.status, notice.last_error = "withdrawn", f"échec résolu le {format_date_fr(day)} avant l'envoi"
+        if notice.status == QUEUED:
+            notice.status, notice.last_error = WITHDRAWN, f"échec résolu le {format_date_fr(day)} avant l'envoi"
             withdrawn += 1
-        elif notice.status == "sent":
+        elif notice.status == SENT:
             grant = session.get(Grant, notice.grant_id)
             assert grant is not None
             stored = notice.context or {}
@@ -107,7 +111,7 @@ MAIL_BATCH = 32  # messages claimed per transaction, at most
 def _claim(session: Session, size: int) -> tuple[list[Message], list[object]]:
     """Lock up to `size` queued messages (skipping those another run holds), and load at
     once what compose() reads for them: it then finds them in the session, without SQL."""
-    query = (sa.select(Message).where(Message.status == "queued").order_by(Message.id).limit(size)
+    query = (sa.select(Message).where(Message.status == QUEUED).order_by(Message.id).limit(size)
              .with_for_update(skip_locked=True))
     messages = list(session.scalars(query))
     grant_ids = {m.grant_id for m in messages}
@@ -211,20 +215,20 @@ def send_queued(unit_of_work: Callable[[], AbstractContextManager[Session]], gat
                         result.error = str(error)
                         break  # the server is down: everything else waits for the next run
                     except MailRejected as error:
-                        message.status, message.last_error = "failed", str(error)
+                        message.status, message.last_error = FAILED, str(error)
                         result.failed += 1
                         result.failures.append(_failed_for_good(session, message, mail, str(error)))
                         continue
                     except BaseException:
                         session.commit()  # what this batch already sent stays recorded as sent
                         raise
-                    message.status, message.sent_at, message.last_error = "sent", clock.now(), None
+                    message.status, message.sent_at, message.last_error = SENT, clock.now(), None
                     if isinstance(raw, bytes):
                         message.raw, message.raw_sha256 = raw, hashlib.sha256(raw).hexdigest()
                     result.sent.append(f"{', '.join(mail.to + mail.cc)} : {mail.subject}")
             size = min(size * 2, batch)
     with unit_of_work() as session:
-        result.waiting = session.scalar(sa.select(sa.func.count()).where(Message.status == "queued")) or 0
+        result.waiting = session.scalar(sa.select(sa.func.count()).where(Message.status == QUEUED)) or 0
     return result
 
 

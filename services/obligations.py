@@ -19,6 +19,7 @@ from domain.convention import convention_period
 from domain.grant_end import GrantKind, financial_report_due_on
 from domain.lifecycle import OBLIGATION_OPEN, ObligationStatus, check_obligation_transition
 from domain.money import format_amount_fr
+from domain.statuses import MessageStatus
 
 ASSOCIATION, AUTHORITY, PREFECTURE = "association", "authority", "prefecture"
 
@@ -72,8 +73,8 @@ def withdraw_reminders(session: Session, obligation: Obligation | None) -> int:
     if obligation is None:
         return 0
     withdrawn = session.execute(
-        sa.update(Message).where(Message.obligation_id == obligation.id, Message.status == "queued")
-        .values(status="withdrawn", last_error="obligation remplie avant l'envoi").returning(Message.id)
+        sa.update(Message).where(Message.obligation_id == obligation.id, Message.status == MessageStatus.QUEUED.value)
+        .values(status=MessageStatus.WITHDRAWN.value, last_error="obligation remplie avant l'envoi").returning(Message.id)
         .execution_options(synchronize_session=False)).all()
     return len(withdrawn)
 

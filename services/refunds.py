@@ -18,9 +18,10 @@ from domain.calendar import format_date_fr
 from domain.errors import RuleViolation
 from domain.grant_end import CLAUSE_TEXT, RefundClause
 from domain.money import format_amount, format_amount_fr
+from domain.statuses import RefundStatus
 from services import facts, grants, journal, obligations
 
-DUE, WAIVED, PAID = "due", "waived", "paid"
+DUE, WAIVED, PAID = RefundStatus.DUE.value, RefundStatus.WAIVED.value, RefundStatus.PAID.value
 # Seed 002, art. 4.1 ("Dotation"): "Si à la fin de la période de validité de cette convention,
 # l'intégralité de la dotation n'a pas été redistribuée aux porteurs de projets, la somme
 # restante sera restituée à l'Agglomération".
