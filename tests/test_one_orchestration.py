@@ -26,6 +26,9 @@ from grantflow.cli import main
 from services import facts
 from tests.support import EXAMPLES, INNOSPRINT, VAL_FOUGERE, empty_store
 
+# Each case plays two weeks through the Prefect flows (a minute or more on a busy machine).
+pytestmark = pytest.mark.slow
+
 RUN_IDS = {"batch_id"}  # one bank batch per run: "simulation-YYYYMMDD", or the flow run's id
 LUDO, FETES, TENNIS = VAL_FOUGERE
 
