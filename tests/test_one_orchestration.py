@@ -133,6 +133,8 @@ def test_simulate_and_the_flows_write_the_same_journal_and_order_the_same_transf
     from flows.payment import payment_run
     from flows.sweep import daily_sweep
 
+    if name == "val-fougere" and store.engine.dialect.name == "sqlite":
+        pytest.skip("one code path on SQLite: shown by the Innosprint case (seed 003 there took 4 min on 2 cores)")
     case = CASES[name]
     load_and_play_until_the_window(case, tmp_path)
     window = facts_file(tmp_path / "window.yaml", case.window)
