@@ -27,10 +27,7 @@ from flows.naming import SCHEDULED_STEPS, dated
 from services.facts import PaymentConfirmation
 from services.payments import run_payments
 from tasks.facts import record_payment_confirmation
-from tasks.payments import (
-    PAYMENT_TASKS,
-    notify_authorities,
-)
+from tasks.payments import PAYMENT_TASKS, notify_authorities
 
 
 def _grant_payment_name() -> str:

@@ -67,12 +67,11 @@ from domain.lifecycle import (
     InstalmentStatus,
     ObligationStatus,
     Stage,
-    check_instalment_transition,
 )
 from domain.money import ZERO, format_amount, format_amount_fr
 from domain.multi_year import year_entitlement
 from domain.refund import contest_deadline, titre_required
-from services import financial_reports, grants, journal, mailing, multi_year, obligations
+from services import financial_reports, grants, journal, mailing, multi_year, obligations, payment_store
 from services.disbursements import eligible_spending, total_paid
 from services.obligations import withdraw_reminders
 from services.payment_results import CLAIMABLE
@@ -144,8 +143,7 @@ def _adjust_instalments(session: Session, grant: Grant, settlement: Settlement, 
             Obligation.grant_id == grant.id, Obligation.kind == "payment",
             Obligation.number == adjustment.number)).one_or_none()
         if adjustment.cancelled:
-            check_instalment_transition(instalment.status, InstalmentStatus.CANCELLED)
-            instalment.status = InstalmentStatus.CANCELLED.value
+            payment_store.transition(instalment, InstalmentStatus.CANCELLED)
             if obligation is not None and obligation.status in OBLIGATION_OPEN:
                 obligations.move(obligation, ObligationStatus.CANCELLED, on=day)
                 withdraw_reminders(session, obligation)

@@ -60,7 +60,6 @@ from services.evaluation_results import (
     target_text,
 )
 
-OPEN = OBLIGATION_OPEN
 EVALUATED_STAGES = (Stage.ACTIVE.value, Stage.CLOSING.value, Stage.CLOSED.value)
 
 
@@ -116,7 +115,7 @@ def reports_state(session: Session, grant: Grant, day: dt.date) -> ReportsState:
                            .order_by(Obligation.number)).all()
     received = session.scalar(sa.select(sa.func.count()).where(Report.grant_id == grant.id,
                                                                Report.received_on <= day)) or 0
-    missing = [(n, due) for n, due, status, _ in dues if status in OPEN and due < day]
+    missing = [(n, due) for n, due, status, _ in dues if status in OBLIGATION_OPEN and due < day]
     late = [(n, due, done) for n, due, status, done in dues if status == ObligationStatus.DONE.value and done is not None and done > due
             and done <= day]
     return ReportsState(received, sum(1 for _, due, _, _ in dues if due <= day), missing, late)
@@ -230,7 +229,7 @@ def due_evaluations(session: Session, day: dt.date, *, limit: int | None = None)
     due-date order: one query for the obligations, one for their names (set-based)."""
     query = (sa.select(Grant.id, Grant.reference, Obligation.number)
              .join(Grant, Grant.id == Obligation.grant_id)
-             .where(Obligation.kind == "evaluation", Obligation.status.in_(OPEN), Obligation.due_on <= day,
+             .where(Obligation.kind == "evaluation", Obligation.status.in_(OBLIGATION_OPEN), Obligation.due_on <= day,
                     Grant.stage.in_(EVALUATED_STAGES))
              .order_by(Obligation.due_on, Grant.reference, Obligation.number))
     if limit is not None:
