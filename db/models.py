@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core import clock
 from db.types import Instant, Money
 from domain.lifecycle import OBLIGATION_OPEN
 
@@ -250,7 +251,7 @@ class Obligation(Base):
     __table_args__ = (
         sa.UniqueConstraint("grant_id", "kind", "number"),
         sa.Index("ix_obligations_open_due", "status", "due_on"),
-        sa.Index("ix_obligations_remind_on", "remind_on", "due_on", postgresql_where=sa.text(OPEN_OBLIGATION),
+        sa.Index("ix_obligations_placed_on", "placed_on", postgresql_where=sa.text(OPEN_OBLIGATION),
                  sqlite_where=sa.text(OPEN_OBLIGATION)),
     )
 
@@ -267,18 +268,18 @@ class Obligation(Base):
     done_on: Mapped[dt.date | None]
     # Some obligations are informative (the prefect's control window): no reminder.
     remind: Mapped[bool] = mapped_column(default=True)
-    # The day the daily sweep next looks at this obligation (its next reminder level's
-    # trigger day), so that a day reads only what falls due that day. NULL: not placed on
-    # its ladder yet (new, or its due date changed), the next sweep places it. Only a hint:
-    # the reminders already queued decide what is queued (services.sweep).
-    remind_on: Mapped[dt.date | None]
+    # The business day it was created or its due date last moved: the daily sweep reads the
+    # obligations whose reminder levels fall on its day (by due date) and those placed since
+    # the last day swept, which may have reached levels already (services.sweep_steps).
+    # NULL: placed before migration 0009, known to the sweeps since.
+    placed_on: Mapped[dt.date | None] = mapped_column(default=clock.today)
 
 
 @sa.event.listens_for(Obligation.due_on, "set")
-def _replace_on_ladder(target: Obligation, value: dt.date, old: object, initiator: object) -> None:
-    """Whoever moves a due date (an avenant, a fact that sets it), the sweep looks again."""
+def _placed_again(target: Obligation, value: dt.date, old: object, initiator: object) -> None:
+    """Whoever moves a due date (an avenant, a fact that sets it), the sweep looks at every level it reached."""
     if value != old:
-        target.remind_on = None
+        target.placed_on = clock.today()
 
 
 class Report(Base):
@@ -407,7 +408,8 @@ class Event(Base):
     __table_args__ = (sa.UniqueConstraint("grant_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    grant_id: Mapped[int] = _grant_fk()
+    # Looked up through the unique key (grant_id, seq) (migration 0009).
+    grant_id: Mapped[int] = _grant_fk(index=False)
     seq: Mapped[int]
     at: Mapped[dt.datetime] = mapped_column(Instant)
     business_date: Mapped[dt.date]

@@ -115,8 +115,10 @@ def _chunk(writer: _Writer, rng: random.Random, numbers: range, authority_ids: l
                 ("evaluation", 2, add_months(starts_on, 12), "authority"),
                 ("payment", 1, add_months(starts_on, 3), "authority"),
                 ("financial_report", 1, add_months(plan["ends_on"], 6), "association")]
+        # Placed when the act became enforceable, as the prefecture flow places them.
         obligations += [dict(grant_id=grant_id, kind=kind, number=k, label=f"{kind} n°{k}", debtor=debtor,
-                             due_on=day, status=ObligationStatus.PENDING.value, remind=True) for kind, k, day, debtor in due]
+                             due_on=day, status=ObligationStatus.PENDING.value, remind=True,
+                             placed_on=starts_on) for kind, k, day, debtor in due]
         voted_on = starts_on - VOTED_BEFORE
         history: list[tuple[dt.date, str, dict[str, Any]]] = [
             (voted_on - dt.timedelta(days=20), "grant_proposed", {"amount": plan["amount"], "object": plan["object"]}),

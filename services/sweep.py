@@ -9,22 +9,22 @@ runs a day (its parts, their transactions, the run recorded); `services.sweep_st
 holds the statements, `services.sweep_rules` what they take from domain's rule tables.
 
 A day reads what is due that day, not the whole portfolio: every read goes through an
-index bounded by the day. Each open obligation carries `remind_on`, the trigger day of its
-next reminder level, so the reminders read the obligations whose `remind_on` is reached;
-one whose `remind_on` is NULL (new, or its due date moved) is read once its first level
-is reached, and placed then. The overdue marks read the pending obligations due before
-the day; the moves read the active grants whose end passed and the grants waiting at
-signature. The obligations are read once (staged by id), then read again by id in
-each statement that uses them. An obligation is written once a day at most (its overdue mark and its next
-reminder day in one UPDATE).
+index bounded by the day. Reminders: a level is reached on its trigger day (the due date
++ its offset), so a day reads the obligations whose trigger day of some level falls
+between the last day swept and itself (the day after a sweep: due dates exactly 7 days
+ahead, today, 7 and 21 days ago), plus those placed (created, or their due date moved:
+`placed_on`) since the last day swept, at every level they reached
+(`sweep_steps.ReminderWindow`). Nothing is written to remember what was read: the
+reminders already queued decide what is queued. The overdue marks read the pending
+obligations due before the day; the moves read the active grants whose end passed and
+the grants waiting at signature.
 
 Running it again for the same day, or for an earlier day, changes nothing more:
 transitions and overdue marks only move forward, a reminder is unique per (obligation,
-level) and never queued below a level already queued, and `remind_on` only says when to
-look again (what is queued is decided by the reminders already there). A gap of several
-days is caught up: an obligation's `remind_on` stays reached until a sweep queues its
-highest level reached; an obligation created with past due dates is NULL and due, so
-reminded at the highest level it reached.
+level) and never queued below a level already queued, and an earlier day's window is
+empty. A gap of several days is caught up: the window spans every day since the last one
+swept, and the highest level reached is queued. An obligation created with past due dates
+is read by the next sweep at the highest level it reached.
 
 A large day (the first sweep of a portfolio, days without a sweep) is split by grant-id
 ranges (`plan`), each part in its own transaction (`sweep_part`), several at once on
@@ -33,14 +33,15 @@ again, which does only what is left.
 
 Several sweeps at once (PostgreSQL): a grant's journal is written by whoever holds the
 grant's row lock. Each sweep first claims, in one statement with `FOR NO KEY UPDATE SKIP
-LOCKED`, the grants it has something to change for today (a move, an obligation past
-due, a reminder due); a second sweep started at the same time skips the grants the first
-holds, which the first one does, so a grant's obligations are written by one sweep and
-never waited for. The statements after the claim see everything committed before it and
-check the staged obligations' conditions again, so nothing is done twice; the unique (obligation, level) key with ON CONFLICT DO NOTHING
-keeps one reminder each in any case. A grant locked by someone else's transaction at that
-moment (an operator recording a report) is left for the next sweep: every condition is
-"on or before the day", so the next sweep catches up. On SQLite the write lock (BEGIN
+LOCKED`, the grants whose journal it writes today (a move, an obligation past due); a
+second sweep started at the same time skips the grants the first holds, which the first
+one does. The statements after the claim see everything committed before it and check the
+staged obligations' conditions again, so nothing is done twice. Reminders write no
+journal and need no grant lock: the unique (obligation, level) key with ON CONFLICT DO
+NOTHING keeps one reminder each (a second sweep queueing the same ones waits for the
+first to commit, then skips them). A grant locked by someone else's transaction at that
+moment (an operator recording a report) is left for the next sweep: every move and mark
+is "on or before the day", so the next sweep catches up. On SQLite the write lock (BEGIN
 IMMEDIATE) serialises sweeps instead.
 """
 from __future__ import annotations
@@ -103,25 +104,24 @@ class SweepResult:
 
 
 def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRange = EVERY_GRANT, *,
-               actor: str = "daily-sweep", at: dt.datetime | None = None) -> SweepResult:
+               after: dt.date | None = None, actor: str = "daily-sweep", at: dt.datetime | None = None) -> SweepResult:
     """Move the part's grants on, mark what fell overdue and journal both, queue the
-    reminders: all in the session's transaction, committed (or rolled back) by the caller."""
+    reminders: all in the session's transaction, committed (or rolled back) by the caller.
+    `after`: the last day swept before this one (`last_swept_day`)."""
     session.flush()
     connection = session.connection()
     sql = Dialect.of(connection)
-    offsets = level_offsets(policy_of(settings))
+    window = steps.ReminderWindow(day, after, tuple(level_offsets(policy_of(settings))))
     result = SweepResult(business_date=day)
-    steps.create_staging(connection)
-    steps.stage_due(connection, sql, day, steps.first_level_horizon(day, offsets), part)
+    steps.create_staging(connection, sql)
+    steps.stage_past_due(connection, sql, day, part)
     steps.claim(connection, sql, day, part)
-    # Before the moves, which keep a grant among the stages that remind (signature ->
-    # active -> closing): the reminders' levels do not depend on them.
-    steps.stage_reminders(connection, sql, day, offsets)
+    steps.stage_reminders(connection, sql, window, part)
     steps.stage_moves(connection, day)
     steps.apply_moves(connection, day)
     steps.mark_overdue_and_stage_journal(connection, sql, day)
     journal_sql.append_staged(connection, "sweep_journal", at=at or clock.now(), actor=actor)
-    result.reminders = steps.queue_reminders(connection, sql, day, offsets)
+    result.reminders = steps.queue_reminders(connection, sql, day, list(window.offsets))
     result.transitions_total, result.overdue, result.transitions = steps.counts(connection, TRANSITIONS_LISTED)
     steps.drop_staging(connection, sql)
     return result
@@ -129,21 +129,21 @@ def sweep_part(session: Session, day: dt.date, settings: Settings, part: GrantRa
 
 def sweep(session: Session, day: dt.date, settings: Settings, *, actor: str = "daily-sweep") -> SweepResult:
     """The whole day in the session's transaction (one part), its run recorded."""
-    result = sweep_part(session, day, settings, actor=actor)
+    result = sweep_part(session, day, settings, after=last_swept_day(session), actor=actor)
     steps.record_run(session.connection(), day, result.as_dict())
     return result
 
 
 def plan(session: Session, day: dt.date, settings: Settings, workers: int = 1) -> list[GrantRange]:
-    """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations have
-    reminders due (counted no further), then grant-id ranges of about PART_GRANTS grants,
-    at least one per worker. The day after a sweep (or a day already swept) is not
-    counted: only a first sweep or a gap has that much to do."""
+    """The parts of the day's sweep: one, unless more than SPLIT_ABOVE obligations are to be
+    read for reminders (counted no further), then grant-id ranges of about PART_GRANTS
+    grants, at least one per worker. The day after a sweep (or a day already swept) is
+    not counted: only a first sweep or a gap has that much to do."""
     last = last_swept_day(session)
     if last is not None and last >= day - dt.timedelta(days=1):
         return [EVERY_GRANT]
-    horizon = steps.first_level_horizon(day, level_offsets(policy_of(settings)))
-    if steps.reminders_due(session.connection(), day, horizon, up_to=SPLIT_ABOVE + 1) <= SPLIT_ABOVE:
+    window = steps.ReminderWindow(day, last, tuple(level_offsets(policy_of(settings))))
+    if steps.reminders_due(session.connection(), window, up_to=SPLIT_ABOVE + 1) <= SPLIT_ABOVE:
         return [EVERY_GRANT]
     grants = session.scalar(sa.text("SELECT count(*) FROM grants"))
     parts = max(workers, -(-grants // PART_GRANTS))
@@ -165,11 +165,12 @@ def sweep_day(unit_of_work: Callable[[], AbstractContextManager[Session]], day: 
         parts = plan(session, day, settings, workers)
         if parts == [EVERY_GRANT]:  # an ordinary day: one transaction, its run recorded in it
             return sweep(session, day, settings, actor=actor)
+        after = last_swept_day(session)
     at = clock.now()  # every part's events carry the same instant
 
     def run(part: GrantRange) -> SweepResult:
         with unit_of_work() as session:
-            return sweep_part(session, day, settings, part, actor=actor, at=at)
+            return sweep_part(session, day, settings, part, after=after, actor=actor, at=at)
 
     if workers > 1 and len(parts) > 1:
         # Each part in a copy of this context: the clock frozen by the caller holds there too.

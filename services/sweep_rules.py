@@ -41,9 +41,8 @@ SWEPT_OBLIGATION_MOVES: Mapping[tuple[ObligationStatus, ObligationStatus], str] 
     (ObligationStatus.PENDING, ObligationStatus.DONE): "an informative deadline past",
 })
 
-# A grant there still reminds; the reminders of a grant at a final stage are over.
+# A grant there still reminds; at a final stage (closed, rejected) its reminders are over.
 LIVE_STAGES = (Stage.PREFECTURE.value, Stage.SIGNATURE.value, Stage.ACTIVE.value, Stage.CLOSING.value)
-FINAL_STAGES = (Stage.CLOSED.value, Stage.REJECTED.value)
 
 
 def transition(source: Stage, target: Stage) -> Transition:

@@ -22,10 +22,8 @@ from db.types import Instant
 from domain.lifecycle import ObligationStatus, Stage
 from services.journal import canonical
 from services.journal_sql import Dialect
-from services.sweep_rules import FINAL_STAGES, HAS_ENDED, LIVE_STAGES, MAY_START, template_for
+from services.sweep_rules import HAS_ENDED, LIVE_STAGES, MAY_START, template_for
 
-# remind_on of an obligation whose whole ladder is queued (or whose grant is over).
-NEVER = dt.date.max
 STAGE_CHANGED, OBLIGATION_OVERDUE = "stage_changed", "obligation_overdue"
 SWEPT_BY = "daily-sweep"  # the "by" of a stage_changed payload, whoever the actor
 MAX_GRANT_ID = 2**31 - 1  # INTEGER keys
@@ -45,58 +43,89 @@ class GrantRange:
 
 EVERY_GRANT = GrantRange()
 
-# The staging tables. due: the part's obligations with something to do today (a reminder level
-# reached, past due while pending), read once
-# through the indexes; claimed: the grants this sweep changes (moves, overdue marks,
-# reminders due);
-# moves: their stage changes (ord 1 signature -> active, ord 2 active -> closing, both on
-# the same day possible);
-# journal: the events to write, numbered per grant (k), with the obligation marked overdue;
-# reminders: the claimed grants' obligations whose reminders are due, the level each
-# reached today (NULL for a grant that is over) and the next day to look at it;
-# queue: the reminders to queue (no message at or above the level yet).
+# The staging tables. past_due: the part's obligations pending past their due date, read once
+# (ix_obligations_open_due); claimed: the grants this sweep writes the journal of (moves,
+# overdue marks); moves: their stage changes (ord 1 signature -> active, ord 2 active ->
+# closing, both on the same day possible); journal: the events to write, numbered per grant
+# (k), with the obligation marked overdue; queue: the reminders to queue, the highest level
+# each obligation reached (none queued at or above it yet).
 _STAGING = {
-    "sweep_due": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL",
+    "sweep_past_due": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, remind BOOLEAN NOT NULL",
     "sweep_claimed": "grant_id INTEGER PRIMARY KEY",
     "sweep_moves": "grant_id INTEGER NOT NULL, ord INTEGER NOT NULL, reference VARCHAR(64) NOT NULL, "
                    "src VARCHAR(16) NOT NULL, dst VARCHAR(16) NOT NULL, PRIMARY KEY (grant_id, ord)",
     "sweep_journal": "grant_id INTEGER NOT NULL, k INTEGER NOT NULL, kind VARCHAR(32) NOT NULL, "
                      "payload TEXT NOT NULL, obligation_id INTEGER, PRIMARY KEY (grant_id, k)",
-    "sweep_reminders": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER, "
-                       "next_on DATE NOT NULL",
     "sweep_queue": "obligation_id INTEGER PRIMARY KEY, grant_id INTEGER NOT NULL, level_rank INTEGER NOT NULL",
 }
 
 _FALLS_OVERDUE = f"o.remind = true AND o.status = {PENDING} AND o.due_on < :day"
-# Reminders to look at today (ix_obligations_remind_on): the next level's day is reached,
-# or the obligation is not placed yet and its first level (`horizon` = the day + 7) is.
-_REMINDER_DUE = f"""o.{OPEN_OBLIGATION} AND o.remind = true
-    AND (o.remind_on <= :day OR (o.remind_on IS NULL AND o.due_on <= :horizon))"""
 _IN_PART = "BETWEEN :first AND :last"
-# The staged obligations of the grants claimed, read again by id: their conditions are
-# checked again in each statement (another sweep may have done them before our claim).
-_DUE_CLAIMED = ("sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id "
-                "JOIN obligations o ON o.id = d.obligation_id")
-_DATES = ("day", "horizon", "never")
+# The staged past-due obligations of the grants claimed, read again by id: their conditions
+# are checked again in each statement (another sweep may have done them before our claim).
+_PAST_DUE_CLAIMED = ("sweep_past_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id "
+                     "JOIN obligations o ON o.id = d.obligation_id")
 
 
-def _text(sql: str) -> sa.TextClause:
-    return sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.Date) for name in _DATES if f":{name}" in sql))
+def _execute(connection: sa.Connection, sql: str, params: dict[str, object]) -> sa.CursorResult:
+    """Run a statement with its date parameters bound as dates (SQLite would compare text)."""
+    dates = [name for name, value in params.items() if isinstance(value, dt.date) and f":{name}" in sql]
+    return connection.execute(sa.text(sql).bindparams(*(sa.bindparam(name, type_=sa.Date) for name in dates)), params)
 
 
-def first_level_horizon(day: dt.date, offsets: list[tuple[str, int]]) -> dt.date:
-    """The last due date whose first reminder level is reached on `day`."""
-    return day - dt.timedelta(days=offsets[0][1])
+@dataclass(frozen=True)
+class ReminderWindow:
+    """The obligations a sweep of `day` reads for reminders, `after` the last day swept.
+
+    A level is reached on its trigger day (the due date + its offset), so a day reads the
+    obligations whose trigger day of some level falls in (after, day]: the day after a
+    sweep, the due dates exactly 7 days ahead, today, 7 and 21 days ago (`due_on IN ...`
+    on ix_obligations_open_due), whatever the size of the portfolio. Plus the obligations
+    placed (created, or their due date moved) since the last day swept, at every level they
+    reached (ix_obligations_placed_on): the window never saw them. Never swept (`after`
+    None): every open obligation whose first level is reached. A day already swept
+    (`after` >= day) reads only what was placed since, and only on that same day: a past
+    date never queues a level the days after it did not.
+    """
+
+    day: dt.date
+    after: dt.date | None
+    offsets: tuple[tuple[str, int], ...]
+
+    def condition(self) -> tuple[str, dict[str, dt.date]]:
+        """The SQL condition on obligation `o` (open and reminding checked elsewhere), and its parameters."""
+        first = self.day - dt.timedelta(days=self.offsets[0][1])  # the last due date whose first level is reached
+        if self.after is None:
+            return "o.due_on <= :reached_first", {"reached_first": first}
+        if self.after > self.day:
+            return "1 = 0", {}
+        params: dict[str, dt.date] = {"reached_first": first, "placed_since": self.after}
+        conditions = ["(o.placed_on >= :placed_since AND o.due_on <= :reached_first)"]
+        if self.after < self.day:
+            for rank, (_level, offset) in enumerate(self.offsets):
+                params |= {f"crossed_after_{rank}": self.after - dt.timedelta(days=offset),
+                           f"crossed_by_{rank}": self.day - dt.timedelta(days=offset)}
+                conditions.append(f"(o.due_on > :crossed_after_{rank} AND o.due_on <= :crossed_by_{rank})")
+        return "(" + " OR ".join(conditions) + ")", params
 
 
-def reminders_due(connection: sa.Connection, day: dt.date, horizon: dt.date, *, up_to: int) -> int:
-    """How many obligations have reminders due on `day`, counted no further than `up_to`."""
-    return connection.execute(_text(f"""
-        SELECT count(*) FROM (SELECT 1 FROM obligations o WHERE {_REMINDER_DUE} LIMIT {int(up_to)}) due
-    """), {"day": day, "horizon": horizon}).scalar_one()
+def reminders_due(connection: sa.Connection, window: ReminderWindow, *, up_to: int) -> int:
+    """How many obligations the window reads for reminders, counted no further than `up_to`."""
+    condition, params = window.condition()
+    return _execute(connection, f"""
+        SELECT count(*) FROM (SELECT 1 FROM obligations o
+                              WHERE o.{OPEN_OBLIGATION} AND o.remind = true AND {condition} LIMIT {int(up_to)}) due
+    """, params).scalar_one()
 
 
-def create_staging(connection: sa.Connection) -> None:
+def create_staging(connection: sa.Connection, sql: Dialect) -> None:
+    if sql.postgresql:
+        # The day's statements are planned in a few ms and run in tens of ms: compiling them
+        # to machine code (JIT, on above a cost PostgreSQL's estimates of these joins
+        # reach) cost more than it saved on every day measured (benchmarks/).
+        connection.execute(sa.text("SET LOCAL jit = off"))
+        # A catch-up part sorts tens of thousands of events per grant: in memory, not on disk.
+        connection.execute(sa.text("SET LOCAL work_mem = '64MB'"))
     for table, columns in _STAGING.items():
         connection.execute(sa.text(f"CREATE TEMPORARY TABLE {table} ({columns})"))
 
@@ -116,37 +145,29 @@ def _analyze(connection: sa.Connection, sql: Dialect, table: str) -> None:
         connection.execute(sa.text(f"ANALYZE {table}"))
 
 
-def stage_due(connection: sa.Connection, sql: Dialect, day: dt.date, horizon: dt.date, part: GrantRange) -> None:
-    """The part's obligations with something to do today, each set read through an index
-    bounded by the day: reminders due (placed, or not placed yet and their first level
-    reached: ix_obligations_remind_on), pending past their due date (ix_obligations_open_due).
-
-    Read once here; the statements after the claim read these rows by id and check them
-    again (another sweep may have done them in between)."""
-    connection.execute(_text(f"""
-        INSERT INTO sweep_due (obligation_id, grant_id)
-        SELECT o.id, o.grant_id FROM obligations o
-        WHERE o.{OPEN_OBLIGATION} AND o.remind = true AND o.remind_on <= :day AND o.grant_id {_IN_PART}
-        UNION
-        SELECT o.id, o.grant_id FROM obligations o
-        WHERE o.{OPEN_OBLIGATION} AND o.remind = true AND o.remind_on IS NULL AND o.due_on <= :horizon
-          AND o.grant_id {_IN_PART}
-        UNION
-        SELECT o.id, o.grant_id FROM obligations o
+def stage_past_due(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange) -> None:
+    """The part's obligations still pending past their due date (ix_obligations_open_due):
+    to mark overdue, or over for an informative one. Read once here; the statements after
+    the claim read these rows by id and check them again."""
+    _execute(connection, f"""
+        INSERT INTO sweep_past_due (obligation_id, grant_id, remind)
+        SELECT o.id, o.grant_id, o.remind FROM obligations o
         WHERE o.status = {PENDING} AND o.due_on < :day AND o.grant_id {_IN_PART}
-    """), {"day": day, "horizon": horizon, "first": part.first, "last": part.last})
-    _analyze(connection, sql, "sweep_due")
+    """, {"day": day, "first": part.first, "last": part.last})
+    _analyze(connection, sql, "sweep_past_due")
 
 
 def claim(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRange) -> None:
-    """Lock the grants this sweep has something to change for, skipping those already locked.
+    """Lock the grants whose journal this sweep writes, skipping those already locked.
 
     Each set is bounded by the day: grants waiting at signature, active grants whose end
-    passed (partial index), the grants of the obligations due today (`stage_due`)."""
+    passed (partial index), the grants of the obligations past due (`stage_past_due`).
+    Reminders need no grant lock: they write no journal, and a reminder is unique per
+    (obligation, level)."""
     # NO KEY UPDATE: excludes another sweep and an operator's FOR UPDATE, not the foreign
     # key checks of rows referring to the grant (the reminders of another sweep).
     lock = "FOR NO KEY UPDATE OF g SKIP LOCKED" if sql.postgresql else ""
-    connection.execute(_text(f"""
+    _execute(connection, f"""
         INSERT INTO sweep_claimed (grant_id)
         SELECT g.id FROM grants g
         WHERE g.id IN (SELECT g.id FROM grants g
@@ -154,14 +175,14 @@ def claim(connection: sa.Connection, sql: Dialect, day: dt.date, part: GrantRang
                        UNION
                        SELECT g.id FROM grants g WHERE g.stage = {ACTIVE} AND {HAS_ENDED} AND g.id {_IN_PART}
                        UNION
-                       SELECT d.grant_id FROM sweep_due d)
+                       SELECT d.grant_id FROM sweep_past_due d)
         {lock}
-    """), {"day": day, "first": part.first, "last": part.last})
+    """, {"day": day, "first": part.first, "last": part.last})
     _analyze(connection, sql, "sweep_claimed")
 
 
 def stage_moves(connection: sa.Connection, day: dt.date) -> None:
-    connection.execute(_text(f"""
+    _execute(connection, f"""
         INSERT INTO sweep_moves (grant_id, ord, reference, src, dst)
         SELECT g.id, 1, g.reference, {SIGNATURE}, {ACTIVE}
         FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
@@ -170,7 +191,7 @@ def stage_moves(connection: sa.Connection, day: dt.date) -> None:
         SELECT g.id, 2, g.reference, {ACTIVE}, {CLOSING}
         FROM grants g JOIN sweep_claimed c ON c.grant_id = g.id
         WHERE {HAS_ENDED} AND (g.stage = {ACTIVE} OR (g.stage = {SIGNATURE} AND {MAY_START}))
-    """), {"day": day})
+    """, {"day": day})
 
 
 def apply_moves(connection: sa.Connection, day: dt.date) -> None:
@@ -180,41 +201,34 @@ def apply_moves(connection: sa.Connection, day: dt.date) -> None:
         WHERE id IN (SELECT grant_id FROM sweep_moves)
     """))
     # Informative deadlines (the prefect's control window) are not owed by anyone: past, they are over.
-    connection.execute(_text(f"""
+    _execute(connection, f"""
         UPDATE obligations SET status = {DONE}, done_on = due_on
         WHERE remind = false AND status = {PENDING} AND due_on < :day
-          AND id IN (SELECT d.obligation_id FROM sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id)
-    """), {"day": day})
+          AND id IN (SELECT d.obligation_id FROM sweep_past_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id
+                     WHERE d.remind = false)
+    """, {"day": day})
 
 
 def mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day: dt.date) -> None:
-    """Mark the claimed grants' obligations that fell overdue, move the staged ones to their
-    next reminder day, and stage each claimed grant's new events in order: its moves, then
-    its obligations by id.
+    """Mark the claimed grants' obligations that fell overdue and stage each claimed grant's
+    new events in order: its moves, then its obligations by id.
 
-    PostgreSQL writes each obligation once (both changes in one UPDATE) and stages exactly
-    the rows it marked (UPDATE ... RETURNING in the same statement); SQLite, whose write
-    lock is held, stages them and then updates them. Payloads are written as
-    `journal.canonical` writes them (keys sorted, no spaces).
+    PostgreSQL stages exactly the rows it marked (UPDATE ... RETURNING in the same
+    statement); SQLite, whose write lock is held, stages them and then updates them.
+    Payloads are written as `journal.canonical` writes them (keys sorted, no spaces).
     """
     if sql.postgresql:
         marked = "marked"
-        prefix = f"""WITH touched AS (
-            SELECT id, max(next_on) AS next_on, bool_or(falls) AS falls
-            FROM (SELECT r.obligation_id AS id, r.next_on, false AS falls FROM sweep_reminders r
-                  UNION ALL
-                  SELECT o.id, NULL, true FROM {_DUE_CLAIMED} WHERE {_FALLS_OVERDUE}) u
-            GROUP BY id),
-        marked AS (
-            UPDATE obligations o SET status = CASE WHEN t.falls THEN {OVERDUE} ELSE o.status END,
-                                     remind_on = coalesce(t.next_on, o.remind_on)
-            FROM touched t WHERE t.id = o.id AND (t.falls OR t.next_on IS DISTINCT FROM o.remind_on)
-            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on, t.falls)"""
+        prefix = f"""WITH marked AS (
+            UPDATE obligations o SET status = {OVERDUE}
+            FROM sweep_past_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id
+            WHERE d.remind = true AND o.id = d.obligation_id AND {_FALLS_OVERDUE}
+            RETURNING o.id, o.grant_id, o.kind, o.number, o.due_on)"""
     else:
         marked = f"""(SELECT o.id, o.grant_id, o.kind, o.number, o.due_on
-                      FROM {_DUE_CLAIMED} WHERE {_FALLS_OVERDUE})"""
+                      FROM {_PAST_DUE_CLAIMED} WHERE {_FALLS_OVERDUE})"""
         prefix = ""
-    connection.execute(_text(f"""
+    _execute(connection, f"""
         {prefix}
         INSERT INTO sweep_journal (grant_id, k, kind, payload, obligation_id)
         SELECT grant_id, row_number() OVER (PARTITION BY grant_id ORDER BY ord, obligation_id),
@@ -228,70 +242,42 @@ def mark_overdue_and_stage_journal(connection: sa.Connection, sql: Dialect, day:
             SELECT o.grant_id, 3, o.id, :obligation_overdue,
                    '{{"due_on":"' || {sql.iso_date('o.due_on')} || '","kind":' || {sql.json_string('o.kind')}
                    || ',"number":' || o.number || '}}'
-            FROM {marked} o {'WHERE o.falls' if sql.postgresql else ''}
+            FROM {marked} o
         ) staged
-    """), {"day": day, "by": canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
+    """, {"day": day, "by": canonical(SWEPT_BY), "stage_changed": STAGE_CHANGED,
            "obligation_overdue": OBLIGATION_OVERDUE})
     if not sql.postgresql:
-        connection.execute(_text(f"""
+        _execute(connection, f"""
             UPDATE obligations SET status = {OVERDUE}
             WHERE {_FALLS_OVERDUE.replace('o.', '')}
-              AND id IN (SELECT d.obligation_id FROM sweep_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id)
-        """), {"day": day})
-        connection.execute(sa.text("""
-            UPDATE obligations SET remind_on = (SELECT r.next_on FROM sweep_reminders r
-                                                WHERE r.obligation_id = obligations.id)
-            WHERE id IN (SELECT obligation_id FROM sweep_reminders)
-        """))
+              AND id IN (SELECT d.obligation_id FROM sweep_past_due d JOIN sweep_claimed c ON c.grant_id = d.grant_id)
+        """, {"day": day})
 
 
-def _plus_days(sql: Dialect, column: str, days: int) -> str:
-    return f"({column} + {days})" if sql.postgresql else f"date({column}, '{days:+d} days')"
+def stage_reminders(connection: sa.Connection, sql: Dialect, window: ReminderWindow, part: GrantRange) -> None:
+    """The part's obligations the window reads (`ReminderWindow`), of a grant at a stage that
+    reminds, with the highest level each reached on the day; kept if no message at or above
+    that level is queued yet (a re-run or an earlier day queues nothing).
 
-
-def stage_reminders(connection: sa.Connection, sql: Dialect, day: dt.date, offsets: list[tuple[str, int]]) -> None:
-    """The claimed grants' obligations whose reminders are due: the highest level each
-    reached today, and the trigger day of the level after it (NEVER after the last one, or
-    when the grant is over); then, in a table of their own, those to queue: no message at
-    or above that level yet (a re-run or an earlier day queues nothing).
-
-    An obligation pending on its due day keeps that day as its next one: tomorrow its
-    overdue mark rewrites the row anyway, and places it on its next level in the same
-    write (the day's one UPDATE skips a row whose next day does not change).
-
-    Staged first, so that the INSERT into messages never reads the table it writes (with a
-    new store's statistics that would make the check quadratic). The look at the queue is
-    a subquery per staged obligation, on the (obligation, level) key: an anti-join would
-    hash the whole messages table every day."""
-    last = len(offsets) - 1
-    params: dict[str, object] = {"day": day, "horizon": first_level_horizon(day, offsets), "never": NEVER}
-    rank_cases, next_cases = [], []
-    for rank, (_level, offset) in reversed(list(enumerate(offsets))):
-        params[f"reached_{rank}"] = day - dt.timedelta(days=offset)
+    The look at the queue is a subquery per obligation read, on the (obligation, level)
+    key: an anti-join would hash the whole messages table every day."""
+    condition, params = window.condition()
+    rank_cases = []
+    for rank, (_level, offset) in reversed(list(enumerate(window.offsets))):
+        params[f"reached_{rank}"] = window.day - dt.timedelta(days=offset)
         rank_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {rank}")
-        following = ":never" if rank == last else _plus_days(sql, "o.due_on", offsets[rank + 1][1])
-        next_cases.append(f"WHEN o.due_on <= :reached_{rank} THEN {following}")
     live = ", ".join(f"'{stage}'" for stage in LIVE_STAGES)
-    final = ", ".join(f"'{stage}'" for stage in FINAL_STAGES)
-    reached = [sa.bindparam(name, type_=sa.Date) for name in params if name.startswith("reached_")]
-    connection.execute(_text(f"""
-        INSERT INTO sweep_reminders (obligation_id, grant_id, level_rank, next_on)
-        SELECT o.id, o.grant_id,
-               CASE WHEN g.stage IN ({live}) THEN CASE {' '.join(rank_cases)} END END,
-               CASE WHEN g.stage IN ({final}) THEN :never
-                    WHEN o.status = {PENDING} AND o.due_on = :day THEN o.due_on {' '.join(next_cases)}
-                    ELSE {_plus_days(sql, 'o.due_on', offsets[0][1])} END
-        FROM {_DUE_CLAIMED} JOIN grants g ON g.id = o.grant_id
-        WHERE {_REMINDER_DUE} AND g.stage IN ({live}, {final})
-    """).bindparams(*reached), params)
-    _analyze(connection, sql, "sweep_reminders")
-    connection.execute(sa.text("""
+    _execute(connection, f"""
         INSERT INTO sweep_queue (obligation_id, grant_id, level_rank)
-        SELECT r.obligation_id, r.grant_id, r.level_rank FROM sweep_reminders r
+        SELECT r.id, r.grant_id, r.level_rank
+        FROM (SELECT o.id, o.grant_id, CASE {' '.join(rank_cases)} END AS level_rank
+              FROM obligations o JOIN grants g ON g.id = o.grant_id
+              WHERE o.{OPEN_OBLIGATION} AND o.remind = true AND {condition}
+                AND o.grant_id {_IN_PART} AND g.stage IN ({live})) r
         WHERE r.level_rank IS NOT NULL
           AND r.level_rank > coalesce((SELECT max(m.level_rank) FROM messages m
-                                       WHERE m.obligation_id = r.obligation_id), -1)
-    """))
+                                       WHERE m.obligation_id = r.id), -1)
+    """, params | {"first": part.first, "last": part.last})
 
 
 def queue_reminders(connection: sa.Connection, sql: Dialect, day: dt.date,

@@ -178,3 +178,40 @@ def test_0006_leaves_the_grants_stored_before_as_one_year_grants(fresh_url):
         assert "convention_years" not in schema(fresh_url)
     finally:
         engine.dispose()
+
+
+def test_0009_gives_the_obligations_the_old_sweep_had_not_placed_to_the_next_sweep(fresh_url):
+    """Those the old sweep had not placed on their ladder (remind_on NULL) or whose next level
+    was reached get the last day swept: the next sweep reads them at every level reached.
+    Those placed on a later level are NULL: the window finds them when it falls."""
+    command.upgrade(alembic_config(fresh_url), "0008")
+    engine = sa.create_engine(fresh_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO authorities (id, code, name, siren, department, kind, email) "
+                "VALUES (1, 'cd93', 'CD93', '229300082', '093', 'departement', 'a@cd93.example.org')"))
+            connection.execute(sa.text(
+                "INSERT INTO associations (id, code, name, siret, email, iban, bic, holder) VALUES "
+                "(1, 'ludo', 'Ludo', '99912345800013', 'c@ludo.example.org', 'FR7630004000000000001234573', "
+                "'BNPAFRPPXXX', 'LUDO')"))
+            connection.execute(sa.text(
+                "INSERT INTO grants (id, reference, authority_id, association_id, object, amount, stage, "
+                "convention_required, duration_months, starts_from, kind, refund_clause, financial_report_owed, "
+                "targets, dossier) VALUES (1, 'G-2023', 1, 1, 'x', 2000000, 'active', false, 12, 'executoire', "
+                "'fonctionnement', 'reliquat', true, '{}', '{}')"))
+            connection.execute(sa.text("INSERT INTO sweep_runs (business_date, finished_at, summary) "
+                                       "VALUES ('2023-05-02', '2023-05-02 06:00:00', '{}')"))
+            for number, remind_on in ((1, None), (2, "2023-05-01"), (3, "2023-05-09")):
+                connection.execute(sa.text(
+                    "INSERT INTO obligations (grant_id, kind, number, label, debtor, due_on, status, remind, "
+                    "remind_on) VALUES (1, 'report', :n, 'cr', 'association', '2023-05-09', 'pending', true, :r)"),
+                    {"n": number, "r": remind_on})
+        command.upgrade(alembic_config(fresh_url), "0009")
+        with engine.connect() as connection:
+            placed = dict(connection.execute(sa.text("SELECT number, placed_on FROM obligations")).all())
+        assert {n: str(day) if day else None for n, day in placed.items()} == \
+            {1: "2023-05-02", 2: "2023-05-02", 3: None}
+        assert "remind_on" not in schema(fresh_url)["obligations"]
+    finally:
+        engine.dispose()

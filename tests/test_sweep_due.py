@@ -1,6 +1,7 @@
-"""The daily sweep reads only what is due (issue 16): each open obligation's next reminder
-day, gaps of several days, obligations created with past due dates, a large day in parts,
-two sweeps at once. On both stores unless said otherwise."""
+"""The daily sweep reads only what is due (issue 16): the obligations whose reminder level
+falls on the day and those placed since the last day swept; gaps of several days,
+obligations created with past due dates or after the day's sweep, past days swept again,
+a large day in parts, two sweeps at once. On both stores unless said otherwise."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +17,7 @@ from domain.obligations import ReminderPolicy, reminder_level
 from grantflow.synthetic import generate
 from services import journal, obligations, sweep, sweep_rules, sweep_steps
 from services.grants import get_grant
-from tests.support import INNOSPRINT, at_once, empty_store, scalar, sign_both
+from tests.support import INNOSPRINT, at_once, empty_store, load_examples, scalar, sign_both
 
 D = dt.date
 
@@ -38,30 +39,53 @@ def reminders_of(kind: str, number: int = 1) -> list[tuple[str, dt.date]]:
             .where(Obligation.kind == kind, Obligation.number == number).order_by(Message.level_rank))]
 
 
-def remind_on(kind: str, number: int = 1) -> dt.date | None:
+def placed_on(kind: str, number: int = 1) -> dt.date | None:
     with unit_of_work() as session:
-        return session.execute(sa.select(Obligation.remind_on).where(Obligation.kind == kind,
+        return session.execute(sa.select(Obligation.placed_on).where(Obligation.kind == kind,
                                                                      Obligation.number == number)).scalar_one()
 
 
-def test_each_obligation_is_next_looked_at_on_its_next_reminder_day(examples_loaded):
-    sign_both()
+def read_on(day: dt.date, after: dt.date | None) -> int:
+    """How many obligations a sweep of `day` reads for reminders, `after` the last day swept."""
+    window = sweep_steps.ReminderWindow(day, after, tuple(sweep_rules.level_offsets(ReminderPolicy())))
+    with unit_of_work() as session:
+        return sweep_steps.reminders_due(session.connection(), window, up_to=10_000)
+
+
+def add_second_payment(on: dt.date, due_on: dt.date) -> None:
+    """A fact of `on` makes a second instalment due on `due_on` (a conditional instalment, an act recorded late)."""
+    with clock.frozen(on), unit_of_work() as session:
+        grant = get_grant(session, INNOSPRINT, for_update=True)
+        obligations.ensure(session, grant, "payment", 2, label="versement n°2 (5 000,00 EUR)",
+                           debtor=obligations.AUTHORITY, due_on=due_on)
+
+
+def test_a_day_reads_only_the_obligations_whose_level_falls_on_it(store):
+    # Loaded and signed on their business days: nothing is placed after 5 February.
+    with clock.frozen(D(2018, 12, 12)):
+        load_examples()
+    with clock.frozen(D(2019, 1, 7)):
+        sign_both()
     # Report n°1 is due 12/02/2019, report n°2 12/04/2019 (a bimonthly report from 12/12/2018).
+    run_sweep(D(2019, 2, 4))
     run_sweep(D(2019, 2, 5))
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5))]
-    assert remind_on("report", 1) == D(2019, 2, 12)  # its "due" level
-    assert remind_on("report", 2) is None  # not read yet: its first level (05/04) is not reached
-    # A day when nothing crosses a level reads nothing and queues nothing.
+    # A day when no level falls reads nothing and queues nothing; the day a level falls
+    # reads the obligations whose level it is, not the others.
+    assert read_on(D(2019, 2, 6), after=D(2019, 2, 5)) == 0
     quiet = run_sweep(D(2019, 2, 6))
     assert sum(quiet.reminders.values()) == 0 and quiet.overdue == 0
+    with unit_of_work() as session:
+        open_reminding = session.scalar(sa.select(sa.func.count()).where(
+            Obligation.remind, Obligation.status.in_(("pending", "overdue"))))
+    assert 0 < read_on(D(2019, 2, 12), after=D(2019, 2, 11)) < open_reminding
     run_sweep(D(2019, 2, 12))
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("due", D(2019, 2, 12))]
-    # Looked at again the next day, when its overdue mark writes the row anyway.
-    assert remind_on("report", 1) == D(2019, 2, 12)
     late = run_sweep(D(2019, 2, 13))
     assert (late.overdue, sum(late.reminders.values())) == (1, 0)
-    assert remind_on("report", 1) == D(2019, 2, 19)
-    assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("due", D(2019, 2, 12))]
+    run_sweep(D(2019, 2, 19))
+    assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("due", D(2019, 2, 12)),
+                                         ("late_7", D(2019, 2, 19))]
 
 
 def test_a_gap_of_several_days_reminds_once_at_the_highest_level_reached(examples_loaded):
@@ -71,10 +95,9 @@ def test_a_gap_of_several_days_reminds_once_at_the_highest_level_reached(example
     result = run_sweep(D(2019, 3, 5))
     assert result.reminders == {"before": 0, "due": 0, "late_7": 0, "late_21": 1}
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("late_21", D(2019, 3, 5))]
-    assert remind_on("report", 1) == sweep_steps.NEVER  # its whole ladder is queued
     assert scalar("SELECT count(*) FROM events WHERE kind = 'obligation_overdue'") == 1
     # The days after the gap, swept again or for the first time, add nothing for it.
-    for day in (D(2019, 3, 5), D(2019, 2, 20), D(2019, 3, 6)):
+    for day in (D(2019, 3, 5), D(2019, 2, 20), D(2019, 3, 6), D(2019, 3, 30)):
         run_sweep(day)
     assert reminders_of("report", 1) == [("before", D(2019, 2, 5)), ("late_21", D(2019, 3, 5))]
 
@@ -82,37 +105,63 @@ def test_a_gap_of_several_days_reminds_once_at_the_highest_level_reached(example
 def test_an_obligation_created_with_past_due_dates_is_reminded_at_its_highest_level(examples_loaded):
     sign_both()
     run_sweep(D(2019, 3, 5))
-    # A fact of 6 March makes a second instalment due on 20 February (a conditional
-    # instalment, an act recorded late): 14 days late on 6 March, so "late_7".
-    with clock.frozen(D(2019, 3, 6)), unit_of_work() as session:
-        grant = get_grant(session, INNOSPRINT, for_update=True)
-        obligations.ensure(session, grant, "payment", 2, label="versement n°2 (5 000,00 EUR)",
-                           debtor=obligations.AUTHORITY, due_on=D(2019, 2, 20))
-    assert remind_on("payment", 2) is None  # not placed on its ladder yet
+    add_second_payment(on=D(2019, 3, 6), due_on=D(2019, 2, 20))  # 14 days late on 6 March: "late_7"
+    assert placed_on("payment", 2) == D(2019, 3, 6)
     result = run_sweep(D(2019, 3, 6))
     assert reminders_of("payment", 2) == [("late_7", D(2019, 3, 6))]
     assert result.overdue == 1
-    assert remind_on("payment", 2) == D(2019, 3, 13)  # 21 days after 20/02
-    run_sweep(D(2019, 3, 13))
+    run_sweep(D(2019, 3, 12))
+    run_sweep(D(2019, 3, 13))  # 21 days after 20/02
     assert reminders_of("payment", 2) == [("late_7", D(2019, 3, 6)), ("late_21", D(2019, 3, 13))]
+
+
+def test_an_obligation_created_after_the_days_sweep_is_reminded_the_next_day(examples_loaded):
+    """The sweep of 6 March ran in the morning; the obligation is created in the afternoon
+    with a level reached that very day (its due date): the sweep of 7 March reads it."""
+    sign_both()
+    run_sweep(D(2019, 3, 5))
+    run_sweep(D(2019, 3, 6))
+    add_second_payment(on=D(2019, 3, 6), due_on=D(2019, 3, 6))
+    assert reminders_of("payment", 2) == []
+    result = run_sweep(D(2019, 3, 7))
+    assert reminders_of("payment", 2) == [("due", D(2019, 3, 7))]
+    assert result.overdue == 1
+    # Read once: the next days read it only when its next level falls (13/03).
+    assert sum(run_sweep(D(2019, 3, 8)).reminders.values()) == 0
+    run_sweep(D(2019, 3, 13))
+    assert reminders_of("payment", 2) == [("due", D(2019, 3, 7)), ("late_7", D(2019, 3, 13))]
 
 
 def test_a_due_date_moved_is_placed_again_on_its_ladder(examples_loaded):
     sign_both()
     run_sweep(D(2019, 4, 5))  # 7 days before report n°2 (12/04/2019)
     assert reminders_of("report", 2) == [("before", D(2019, 4, 5))]
-    assert remind_on("report", 2) == D(2019, 4, 12)
-    with unit_of_work() as session:  # brought forward to 8 April
+    with clock.frozen(D(2019, 4, 6)), unit_of_work() as session:  # brought forward to 8 April
         grant = get_grant(session, INNOSPRINT, for_update=True)
         moved = session.scalars(sa.select(Obligation).where(Obligation.grant_id == grant.id,
                                                             Obligation.kind == "report", Obligation.number == 2)).one()
         obligations.reschedule(moved, D(2019, 4, 8))
-    assert remind_on("report", 2) is None
-    run_sweep(D(2019, 4, 8))  # its new due day, before the old next reminder day
+    assert placed_on("report", 2) == D(2019, 4, 6)
+    run_sweep(D(2019, 4, 8))  # its new due day: read although 8/04 is no level of its old date
     assert reminders_of("report", 2) == [("before", D(2019, 4, 5)), ("due", D(2019, 4, 8))]
-    assert remind_on("report", 2) == D(2019, 4, 8)  # placed; its next level read after the overdue mark
-    run_sweep(D(2019, 4, 9))
-    assert remind_on("report", 2) == D(2019, 4, 15)
+    run_sweep(D(2019, 4, 12))  # the old due day: nothing more
+    assert reminders_of("report", 2) == [("before", D(2019, 4, 5)), ("due", D(2019, 4, 8))]
+    run_sweep(D(2019, 4, 15))
+    assert reminders_of("report", 2) == [("before", D(2019, 4, 5)), ("due", D(2019, 4, 8)),
+                                         ("late_7", D(2019, 4, 15))]
+
+
+def test_a_past_day_swept_again_queues_nothing_even_for_an_obligation_placed_since(examples_loaded):
+    sign_both()
+    run_sweep(D(2019, 3, 5))
+    add_second_payment(on=D(2019, 3, 5), due_on=D(2019, 2, 20))
+    before = scalar("SELECT count(*) FROM messages")
+    # 20 February is its "due" day; a sweep of that past day queues nothing: the next day
+    # swept reads it at the highest level it reached by then.
+    assert sum(run_sweep(D(2019, 2, 20)).reminders.values()) == 0
+    assert scalar("SELECT count(*) FROM messages") == before
+    run_sweep(D(2019, 3, 6))
+    assert reminders_of("payment", 2) == [("late_7", D(2019, 3, 6))]
 
 
 def highest_levels() -> dict[int, int]:
@@ -155,7 +204,7 @@ def state() -> dict[str, list[tuple]]:
 
         return {
             "stages": rows("SELECT reference, stage FROM grants"),
-            "obligations": rows("SELECT g.reference, o.kind, o.number, o.status, o.remind_on "
+            "obligations": rows("SELECT g.reference, o.kind, o.number, o.status, o.placed_on "
                                 "FROM obligations o JOIN grants g ON g.id = o.grant_id"),
             "reminders": rows("SELECT g.reference, o.kind, o.number, m.level, m.queued_on FROM messages m "
                               "JOIN obligations o ON o.id = m.obligation_id JOIN grants g ON g.id = o.grant_id"),
