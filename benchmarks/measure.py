@@ -11,6 +11,7 @@ statements are counted by a before_cursor_execute listener on the engine.
     python benchmarks/measure.py sweep    URL DAY [WORKERS]  the application's sweep (services.sweep.sweep_day)
     python benchmarks/measure.py floor    URL DAY          the full one-statement floor (benchmarks/floor.py)
     python benchmarks/measure.py bounded  URL DAY          the bounded one-statement floor of a steady-state day
+    python benchmarks/measure.py writes   URL DAY WORKERS BOUNDED   the writes floor, WORKERS connections at once
     python benchmarks/measure.py mail     URL PORT COUNT BATCH DAY   services.mailing.send_queued, SmtpGateway
     python benchmarks/measure.py smtplib  URL PORT COUNT DAY         the same messages, raw smtplib, one connection
 """
@@ -120,6 +121,44 @@ def sweep(url: str, day: str, workers: str = "2", floor: str | None = None) -> d
             "slowest_statements": [[round(t, 3), text] for t, text in slowest]}
 
 
+def writes(url: str, day: str, workers: str = "1", bounded: str = "0") -> dict[str, object]:
+    """The writes floor (benchmarks/floor.py): grant-id ranges, one per worker, each in its
+    own transaction on its own connection, all at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sqlalchemy as sa
+
+    from core import clock
+    sys.path.insert(0, str(Path(__file__).parent))
+    from floor import writes_floor
+
+    engine, statements = _engine(url)
+    business_date = dt.date.fromisoformat(day)
+    with engine.connect() as connection:
+        bounds = list(connection.execute(sa.text(
+            "SELECT min(id) FROM (SELECT id, ntile(:parts) OVER (ORDER BY id) AS part FROM grants) numbered "
+            "GROUP BY part ORDER BY 1"), {"parts": int(workers)}).scalars())
+    ranges = list(zip([0, *bounds[1:]], [b - 1 for b in bounds[1:]] + [2**31 - 1]))
+    with engine.connect() as connection:  # the same warm start as the sweep's
+        for table in ("grants", "acts", "signatures", "obligations", "events", "messages"):
+            connection.execute(sa.text(f"SELECT count(*) FROM {table}"))
+    statements[0] = 0
+    at = clock.now()
+
+    def part(first_last: tuple[int, int]) -> dict[str, int]:
+        with engine.begin() as connection:
+            return writes_floor(connection, business_date, at, "daily-sweep", *first_last, bounded=bounded == "1")
+
+    with Memory() as memory:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            counts = list(pool.map(part, ranges))
+        seconds = time.perf_counter() - start
+    summary = {key: sum(c[key] for c in counts) for key in counts[0]}
+    return {"seconds": round(seconds, 3), "statements": statements[0], "peak_mib": memory.peak_mib,
+            "parts": len(ranges), "summary": summary}
+
+
 def mail(url: str, port: str, count: str, batch: str, day: str = "2019-07-01") -> dict[str, object]:
     import sqlalchemy as sa
 
@@ -184,6 +223,8 @@ def main(argv: list[str]) -> None:
         out = sweep(*args)
     elif what in ("floor", "bounded"):
         out = sweep(*args, floor=what)
+    elif what == "writes":
+        out = writes(*args)
     elif what == "mail":
         out = mail(*args)
     elif what == "smtplib":

@@ -19,7 +19,9 @@ and dropped at the end, even after a failure. For each size N:
 3. The floors, beside it (benchmarks/floor.py), same measurements: for the catch-up the
    full floor (the same algorithm as one hand-written statement); for the steady-state
    days the bounded floor (the best hand-written statement for such a day: every read
-   bounded by the day), and the full floor once on a copy, for the first of them. After
+   bounded by the day), and the full floor once on a copy, for the first of them. And the
+   writes floor (the same rows written, nothing else) for the catch-up, on --workers
+   connections, and for the first steady-state day, each on a copy. After
    each day the application's store and the floor's are compared table by table (stages,
    obligations, reminders, events with their hashes): "same" means equal.
 
@@ -214,8 +216,12 @@ def bench_sweeps(dbs: Databases, sizes: list[int], day: dt.date, verify_up_to: i
             return {"day": when.isoformat(), "app": app, "floor": floor, "floor_kind": floor_kind,
                     "same_outcome": same, "time_ratio": ratio(app["seconds"], floor["seconds"])}
 
-        # The catch-up against the full floor (the bounded one cannot catch up).
+        # The catch-up against the full floor (the bounded one cannot catch up), and the
+        # writes floor on a copy of the portfolio, on as many connections as the sweep's workers.
         row["catch_up"] = compare("catch_up", day, "floor")
+        row["catch_up"]["writes_floor"] = writes_floor(dbs, f"tpl_{n}", day, workers, bounded=False)
+        row["catch_up"]["writes_floor_ratio"] = ratio(row["catch_up"]["app"]["seconds"],
+                                                      row["catch_up"]["writes_floor"]["seconds"])
         # Then both stores vacuumed and analysed, outside the measures, as autovacuum does
         # within minutes of such a day in production: the next day is planned on today's
         # statistics and reads no dead index entries.
@@ -226,9 +232,12 @@ def bench_sweeps(dbs: Databases, sizes: list[int], day: dt.date, verify_up_to: i
         dbs.checkpoint()
         full = child("floor", dbs.url(f"full_{n}"), (day + dt.timedelta(days=1)).isoformat())
         dbs.drop(f"full_{n}")
+        first_writes = writes_floor(dbs, f"floor_{n}", day + dt.timedelta(days=1), 1, bounded=True)
         days = [compare("steady", day + dt.timedelta(days=k), "bounded") for k in range(1, steady_days + 1)]
         row["next_day"] = days[0] | {"full_floor": full, "full_floor_ratio": ratio(days[0]["app"]["seconds"],
-                                                                                    full["seconds"])}
+                                                                                    full["seconds"]),
+                                     "writes_floor": first_writes,
+                                     "writes_floor_ratio": ratio(days[0]["app"]["seconds"], first_writes["seconds"])}
         app_median = statistics.median(d["app"]["seconds"] for d in days)
         floor_median = statistics.median(d["floor"]["seconds"] for d in days)
         row["steady_state"] = {
@@ -247,6 +256,17 @@ def bench_sweeps(dbs: Databases, sizes: list[int], day: dt.date, verify_up_to: i
             dbs.drop(f"tpl_{n}")
         rows.append(row)
     return rows
+
+
+def writes_floor(dbs: Databases, source: str, day: dt.date, workers: int, *, bounded: bool) -> dict[str, Any]:
+    """The writes floor of `day` on a copy of the database `source`, thrown away after."""
+    url = dbs.create("writes", source)
+    log(f"sweep: {day}: writes floor ({workers} connection{'s' if workers > 1 else ''})")
+    dbs.checkpoint()
+    try:
+        return child("writes", url, day.isoformat(), str(workers), "1" if bounded else "0")
+    finally:
+        dbs.drop("writes")
 
 
 class Sink:
@@ -445,6 +465,13 @@ def table(results: dict[str, Any]) -> str:
                          f"{a['statements']:>6} / {f['statements']:<2} {a['peak_mib']:>5.1f} / {f['peak_mib']:<4.1f} "
                          f"{a['summary']['transitions']:>6} {a['summary']['overdue']:>8,} "
                          f"{sum(a['summary']['reminders'].values()):>9,}  {'yes' if p['same_outcome'] else 'NO'}")
+        for r in rows:
+            w = r[phase].get("writes_floor")
+            if w:
+                lines.append(f"{'':>8} writes floor {w['seconds']:.3f} s on {w['parts']} connection"
+                             f"{'s' if w['parts'] > 1 else ''} ({w['summary']['overdue']:,} marks, "
+                             f"{w['summary']['events']:,} events, {w['summary']['reminders']:,} reminders): "
+                             f"sweep {r[phase]['writes_floor_ratio']:.2f}x")
         lines.append("")
     rows = [r for r in results["sweep"] if "steady_state" in r]
     if rows:
@@ -480,7 +507,8 @@ def table(results: dict[str, Any]) -> str:
                          f"{r['state']}")
         lines.append("")
     lines.append("ratio: elapsed time over the floor's (full floor: the same algorithm in one statement; bounded "
-                 "floor: the steady-state day with every read bounded by the day). parts: transactions of the sweep.")
+                 "floor: the steady-state day with every read bounded by the day; writes floor: the same rows "
+                 "written and nothing else, benchmarks/floor.py). parts: transactions of the sweep.")
     lines.append("peak MiB: resident memory added by the measured work in a "
                  "fresh process (VmHWM). same: both stores equal table by table, journal hashes included.")
     return "\n".join(lines)
