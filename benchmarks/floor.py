@@ -129,7 +129,7 @@ recorded AS (
 SELECT summary::text FROM summary
 """
 
-def _queued(source: str) -> str:
+def _queued(source: str, *, on_conflict: str = "ON CONFLICT (obligation_id, level) DO NOTHING") -> str:
     """The CTE queueing the reminders of `source` (rows: id, grant_id, level_rank)."""
     return f"""
 queued AS (
@@ -139,9 +139,14 @@ queued AS (
            (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
            r.level_rank = 3
     {source}
-    ON CONFLICT (obligation_id, level) DO NOTHING
+    {on_conflict}
     RETURNING level
 ),"""
+
+
+# The highest level reached by obligation `o` (every level whose trigger day is past).
+_LEVEL_REACHED = """CASE WHEN o.due_on <= :reached_3 THEN 3 WHEN o.due_on <= :reached_2 THEN 2
+                WHEN o.due_on <= :reached_1 THEN 1 ELSE 0 END"""
 
 
 FLOOR_SQL = _MOVES_AND_JOURNAL + """
@@ -150,9 +155,7 @@ queued_before AS MATERIALIZED (    -- read once, before this statement adds any
     WHERE obligation_id IS NOT NULL GROUP BY obligation_id
 ),
 reached AS (
-    SELECT o.id, o.grant_id,
-           CASE WHEN o.due_on <= :reached_3 THEN 3 WHEN o.due_on <= :reached_2 THEN 2
-                WHEN o.due_on <= :reached_1 THEN 1 ELSE 0 END AS level_rank
+    SELECT o.id, o.grant_id, """ + _LEVEL_REACHED + """ AS level_rank
     FROM obligations o JOIN grants g ON g.id = o.grant_id
     WHERE o.remind AND o.status IN ('pending', 'overdue')
       AND g.stage IN ('prefecture', 'signature', 'active', 'closing') AND o.due_on <= :reached_0
@@ -183,22 +186,11 @@ journalled AS (
     RETURNING 1
 ),
 reached AS (
-    SELECT o.id, o.grant_id,
-           CASE WHEN o.due_on <= :reached_3 THEN 3 WHEN o.due_on <= :reached_2 THEN 2
-                WHEN o.due_on <= :reached_1 THEN 1 ELSE 0 END AS level_rank
+    SELECT o.id, o.grant_id, """ + _LEVEL_REACHED + """ AS level_rank
     FROM obligations o JOIN grants g ON g.id = o.grant_id
     WHERE o.remind AND o.status IN ('pending', 'overdue') AND o.grant_id BETWEEN :first AND :last
       AND g.stage IN ('prefecture', 'signature', 'active', 'closing') AND {reached}
-),
-queued AS (
-    INSERT INTO messages (grant_id, kind, obligation_id, level, level_rank, queued_on, status, attempts,
-                          copy_authority)
-    SELECT r.grant_id, (ARRAY[:template_0, :template_1, :template_2, :template_3])[r.level_rank + 1], r.id,
-           (ARRAY[:level_0, :level_1, :level_2, :level_3])[r.level_rank + 1], r.level_rank, :day, 'queued', 0,
-           r.level_rank = 3
-    FROM reached r
-    RETURNING 1
-)
+),""" + _queued("FROM reached r", on_conflict="").removesuffix(",") + """
 SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM journalled), (SELECT count(*) FROM queued)
 """
 # The reminders written: every level reached (the first sweep of a portfolio), or only the

@@ -146,6 +146,22 @@ def test_events_written_before_0004_keep_their_plain_hash(fresh_url):
     assert differences(fresh_url) == []
 
 
+def store_one_grant(connection: sa.Connection) -> None:
+    """An operating grant G-2023 of the CD93 to an association, as stored from revision 0005 on."""
+    connection.execute(sa.text(
+        "INSERT INTO authorities (id, code, name, siren, department, kind, email) "
+        "VALUES (1, 'cd93', 'CD93', '229300082', '093', 'departement', 'a@cd93.example.org')"))
+    connection.execute(sa.text(
+        "INSERT INTO associations (id, code, name, siret, email, iban, bic, holder) VALUES "
+        "(1, 'ludo', 'Ludo', '99912345800013', 'c@ludo.example.org', 'FR7630004000000000001234573', "
+        "'BNPAFRPPXXX', 'LUDO')"))
+    connection.execute(sa.text(
+        "INSERT INTO grants (id, reference, authority_id, association_id, object, amount, stage, "
+        "convention_required, duration_months, starts_from, kind, refund_clause, financial_report_owed, "
+        "targets, dossier) VALUES (1, 'G-2023', 1, 1, 'x', 2000000, 'active', false, 12, 'executoire', "
+        "'fonctionnement', 'reliquat', true, '{}', '{}')"))
+
+
 def test_0006_leaves_the_grants_stored_before_as_one_year_grants(fresh_url):
     """No grant stored before 0006 is a multi-year convention: `years` stays NULL; going down
     drops the years of the conventions recorded since, the grants stay."""
@@ -153,18 +169,7 @@ def test_0006_leaves_the_grants_stored_before_as_one_year_grants(fresh_url):
     engine = sa.create_engine(fresh_url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO authorities (id, code, name, siren, department, kind, email) "
-                "VALUES (1, 'cd93', 'CD93', '229300082', '093', 'departement', 'a@cd93.example.org')"))
-            connection.execute(sa.text(
-                "INSERT INTO associations (id, code, name, siret, email, iban, bic, holder) VALUES "
-                "(1, 'ludo', 'Ludo', '99912345800013', 'c@ludo.example.org', 'FR7630004000000000001234573', "
-                "'BNPAFRPPXXX', 'LUDO')"))
-            connection.execute(sa.text(
-                "INSERT INTO grants (id, reference, authority_id, association_id, object, amount, stage, "
-                "convention_required, duration_months, starts_from, kind, refund_clause, financial_report_owed, "
-                "targets, dossier) VALUES (1, 'G-2023', 1, 1, 'x', 2000000, 'active', false, 12, 'executoire', "
-                "'fonctionnement', 'reliquat', true, '{}', '{}')"))
+            store_one_grant(connection)
         command.upgrade(alembic_config(fresh_url), "0006")
         with engine.begin() as connection:
             assert connection.execute(sa.text("SELECT years FROM grants")).scalar_one() is None
@@ -188,18 +193,7 @@ def test_0009_gives_the_obligations_the_old_sweep_had_not_placed_to_the_next_swe
     engine = sa.create_engine(fresh_url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO authorities (id, code, name, siren, department, kind, email) "
-                "VALUES (1, 'cd93', 'CD93', '229300082', '093', 'departement', 'a@cd93.example.org')"))
-            connection.execute(sa.text(
-                "INSERT INTO associations (id, code, name, siret, email, iban, bic, holder) VALUES "
-                "(1, 'ludo', 'Ludo', '99912345800013', 'c@ludo.example.org', 'FR7630004000000000001234573', "
-                "'BNPAFRPPXXX', 'LUDO')"))
-            connection.execute(sa.text(
-                "INSERT INTO grants (id, reference, authority_id, association_id, object, amount, stage, "
-                "convention_required, duration_months, starts_from, kind, refund_clause, financial_report_owed, "
-                "targets, dossier) VALUES (1, 'G-2023', 1, 1, 'x', 2000000, 'active', false, 12, 'executoire', "
-                "'fonctionnement', 'reliquat', true, '{}', '{}')"))
+            store_one_grant(connection)
             connection.execute(sa.text("INSERT INTO sweep_runs (business_date, finished_at, summary) "
                                        "VALUES ('2023-05-02', '2023-05-02 06:00:00', '{}')"))
             for number, remind_on in ((1, None), (2, "2023-05-01"), (3, "2023-05-09")):
