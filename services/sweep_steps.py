@@ -83,9 +83,9 @@ class ReminderWindow:
     on ix_obligations_open_due), whatever the size of the portfolio. Plus the obligations
     placed (created, or their due date moved) since the last day swept, at every level they
     reached (ix_obligations_placed_on): the window never saw them. Never swept (`after`
-    None): every open obligation whose first level is reached. A day already swept
-    (`after` >= day) reads only what was placed since, and only on that same day: a past
-    date never queues a level the days after it did not.
+    None): every open obligation whose first level is reached. The last day swept, swept
+    again (`after` == day), reads only what was placed since; an earlier day (`after` >
+    day) reads nothing: a past date never queues a level the days after it did not.
     """
 
     day: dt.date
@@ -124,7 +124,7 @@ def create_staging(connection: sa.Connection, sql: Dialect) -> None:
         # to machine code (JIT, on above a cost PostgreSQL's estimates of these joins
         # reach) cost more than it saved on every day measured (benchmarks/).
         connection.execute(sa.text("SET LOCAL jit = off"))
-        # A catch-up part sorts tens of thousands of events per grant: in memory, not on disk.
+        # A catch-up part sorts its tens of thousands of events by grant: in memory, not on disk.
         connection.execute(sa.text("SET LOCAL work_mem = '64MB'"))
     for table, columns in _STAGING.items():
         connection.execute(sa.text(f"CREATE TEMPORARY TABLE {table} ({columns})"))
@@ -259,8 +259,10 @@ def stage_reminders(connection: sa.Connection, sql: Dialect, window: ReminderWin
     reminds, with the highest level each reached on the day; kept if no message at or above
     that level is queued yet (a re-run or an earlier day queues nothing).
 
-    The look at the queue is a subquery per obligation read, on the (obligation, level)
-    key: an anti-join would hash the whole messages table every day."""
+    Staged in a table of its own, so that the INSERT into messages never reads the table
+    it writes (with a new store's statistics that would make the check quadratic). The
+    look at the queue is a subquery per obligation read, on the (obligation, level) key:
+    an anti-join would hash the whole messages table every day."""
     condition, params = window.condition()
     rank_cases = []
     for rank, (_level, offset) in reversed(list(enumerate(window.offsets))):
