@@ -75,7 +75,7 @@ def run_sweep(day: dt.date) -> None:
         sweep.sweep(session, day, get_settings())
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=steps)
 def test_the_reminders_queued_are_those_of_the_rule_whatever_the_history(store, history):
     empty_store(store.engine)
