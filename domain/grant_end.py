@@ -222,8 +222,10 @@ def reports_asked(duration_months: int, every_months: int | None) -> int:
 
 
 def check_condition(condition: Condition, number: int | None, *, reports: int, financial_report_owed: bool,
-                    field: str) -> None:
-    """An instalment's condition, checked at load against what the convention asks."""
+                    field: str, financial_reports: int = 1) -> None:
+    """An instalment's condition, checked against what the convention asks: the report
+    answered (its number among the `reports` asked), or the compte rendu financier approved
+    (for a multi-year convention, that of one of its `financial_reports` years)."""
     if condition is Condition.RAPPORT:
         if number is None or number < 1 or number > reports:
             asked = f"les comptes rendus n°1 à {reports}" if reports else "aucun compte rendu"
@@ -231,19 +233,28 @@ def check_condition(condition: Condition, number: int | None, *, reports: int, f
                                 f"versement « après le compte rendu n° » : numéro attendu parmi {asked} "
                                 "que demande la convention")
         return
+    if condition is Condition.COMPTE_RENDU_FINANCIER:
+        if not financial_report_owed:
+            raise RuleViolation(f"{field}.on", condition.value, "solde sur compte rendu financier : la subvention "
+                                                                "n'en doit pas (financial_report: false)")
+        if number is not None and not 1 <= number <= financial_reports:
+            raise RuleViolation(f"{field}.number", number,
+                                f"compte rendu financier attendu : n°1 à {financial_reports} (un par année de la "
+                                "convention)" if financial_reports > 1 else
+                                "la convention ne demande qu'un compte rendu financier (n°1)")
+        return
     if number is not None:
         raise RuleViolation(f"{field}.number", number,
-                            "un numéro ne se donne qu'avec « on: rapport » (le compte rendu attendu)")
-    if condition is Condition.COMPTE_RENDU_FINANCIER and not financial_report_owed:
-        raise RuleViolation(f"{field}.on", condition.value,
-                            "solde sur compte rendu financier : la subvention n'en doit pas (financial_report: false)")
+                            "un numéro ne se donne qu'avec « on: rapport » (le compte rendu attendu) ou "
+                            "« on: compte_rendu_financier » (l'année de la convention)")
 
 
 def condition_text(condition: Condition, number: int | None, *, awaited: bool = False) -> str:
     """The fact an instalment waits for, in French; `awaited`: after "en attente"."""
     text = {
         Condition.SIGNATURE: "la signature de la convention par les deux parties",
-        Condition.COMPTE_RENDU_FINANCIER: "le compte rendu financier approuvé par la collectivité",
+        Condition.COMPTE_RENDU_FINANCIER: ("le compte rendu financier approuvé par la collectivité" if number is None
+                                           else f"le compte rendu financier n°{number} approuvé par la collectivité"),
         Condition.RAPPORT: f"la réponse de la collectivité au compte rendu n°{number}",
     }[condition]
     if not awaited:

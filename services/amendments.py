@@ -31,12 +31,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from db.models import Evaluation, Event, Grant, Instalment, Obligation, Signature
+from db.models import Evaluation, Event, FinancialReport, Grant, Instalment, Obligation, Report, Signature
 from domain import labels
 from domain import obligations as rules
 from domain.calendar import format_date_fr
 from domain.convention import convention_required
 from domain.errors import RuleViolation
+from domain.grant_end import Condition, check_condition, condition_text, reports_asked
 from domain.lifecycle import OBLIGATION_OPEN, InstalmentStatus, Stage
 from domain.money import ZERO, check_instalments, format_amount, format_amount_fr
 from services import facts, journal, obligations
@@ -61,15 +62,28 @@ def _obligation(session: Session, grant: Grant, kind: str, number: int) -> Oblig
 
 
 def add_instalments(session: Session, grant: Grant, specs: list[facts.AmendmentInstalment], decided_on: dt.date,
-                    settings: Settings) -> list[dict[str, Any]]:
+                    settings: Settings, *, year: int = 1) -> list[dict[str, Any]]:
     """Instalments added to a convention after its vote (an avenant, a CPO's year), numbered
-    after the others, each with its payment obligation; without a date, 60 days after the decision."""
+    after the others. Dated ones (without a date, 60 days after the decision) get their
+    payment obligation now; one due on a fact waits for it (services.conditions), a solde
+    "on: compte_rendu_financier" for the compte rendu financier of `year` unless it names one."""
     last = session.scalar(sa.select(sa.func.max(Instalment.number)).where(Instalment.grant_id == grant.id)) or 0
     added = []
     for offset, spec in enumerate(specs, start=1):
+        number = last + offset
+        if spec.on is not None:
+            waits_for = spec.number
+            if waits_for is None and spec.on is Condition.COMPTE_RENDU_FINANCIER and grant.years:
+                waits_for = year
+            session.add(Instalment(grant_id=grant.id, number=number, amount=spec.amount, due_on=None,
+                                   condition=spec.on.value, condition_number=waits_for, condition_days=spec.days,
+                                   status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex))
+            added.append({"number": number, "amount": format_amount(spec.amount),
+                          "on": condition_text(spec.on, waits_for)})
+            continue
         due_on = spec.due or obligations.deadline(
             grant, decided_on + dt.timedelta(days=settings.payment_days_after_notification), settings)
-        instalment = Instalment(grant_id=grant.id, number=last + offset, amount=spec.amount, due_on=due_on,
+        instalment = Instalment(grant_id=grant.id, number=number, amount=spec.amount, due_on=due_on,
                                 status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex)
         session.add(instalment)
         obligations.ensure(session, grant, "payment", instalment.number,
@@ -78,6 +92,39 @@ def add_instalments(session: Session, grant: Grant, specs: list[facts.AmendmentI
         added.append({"number": instalment.number, "amount": format_amount(spec.amount), "due_on": due_on})
     session.flush()
     return added
+
+
+def check_instalment_conditions(session: Session, grant: Grant, specs: list[facts.AmendmentInstalment]) -> None:
+    """The facts the instalments wait for, checked against what the convention asks (as at
+    load); a convention already signed is not waited for (the instalment would never fall due)."""
+    signed = len(set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))) == 2
+    for index, spec in enumerate(specs):
+        if spec.on is Condition.SIGNATURE and (signed or not grant.convention_required):
+            raise RuleViolation(f"instalments[{index}].on", spec.on.value,
+                                "la convention est déjà signée (ou n'en demande pas) : une échéance ajoutée "
+                                "se date, ou attend un compte rendu (rapport, compte_rendu_financier)")
+        if spec.on is not None:
+            reports = reports_asked(grant.duration_months, grant.reports_every_months)
+            check_condition(spec.on, spec.number, reports=reports, financial_report_owed=grant.financial_report_owed,
+                            field=f"instalments[{index}]", financial_reports=grant.years or 1)
+            _not_happened_yet(session, grant, spec, field=f"instalments[{index}]")
+
+
+def _not_happened_yet(session: Session, grant: Grant, spec: facts.AmendmentInstalment, *, field: str) -> None:
+    """An instalment added now cannot wait for a report already answered or approved: its fact is past."""
+    if spec.on is Condition.RAPPORT:
+        done = session.scalar(sa.select(Report.answered_on).where(Report.grant_id == grant.id,
+                                                                  Report.number == spec.number))
+    elif spec.on is Condition.COMPTE_RENDU_FINANCIER and spec.number is not None:
+        done = session.scalar(sa.select(FinancialReport.checked_on).where(
+            FinancialReport.grant_id == grant.id, FinancialReport.number == spec.number,
+            FinancialReport.approved.is_(True)))
+    else:
+        return
+    if done is not None:
+        raise RuleViolation(f"{field}.number", spec.number,
+                            f"{condition_text(spec.on, spec.number)} date du {format_date_fr(done)} : "
+                            "une échéance ajoutée après se date")
 
 
 def record_amendment(session: Session, grant: Grant, fact: facts.Amendment, settings: Settings, *,
@@ -119,6 +166,7 @@ def record_amendment(session: Session, grant: Grant, fact: facts.Amendment, sett
     if fact.extra_amount:
         extra_instalments = fact.instalments or [facts.AmendmentInstalment(amount=fact.extra_amount)]
         check_instalments([i.amount for i in extra_instalments], fact.extra_amount, field="instalments")
+        check_instalment_conditions(session, grant, extra_instalments)
         for index, instalment in enumerate(extra_instalments):
             if instalment.due is not None and instalment.due < fact.on:
                 raise RuleViolation(f"instalments[{index}].due", instalment.due.isoformat(),

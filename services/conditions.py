@@ -23,12 +23,14 @@ from services import journal, obligations
 
 def release(session: Session, grant: Grant, condition: Condition, on: dt.date, settings: Settings, *,
             actor: str, number: int | None = None) -> list[Instalment]:
-    """The fact happened on `on`: the instalments waiting for it fall due."""
+    """The fact happened on `on`: the instalments waiting for it fall due. `number`: the
+    report answered, or the year of the compte rendu financier approved; an instalment
+    stored without one (before multi-year soldes) is released by the first approved."""
     query = sa.select(Instalment).where(
         Instalment.grant_id == grant.id, Instalment.condition == condition.value, Instalment.due_on.is_(None),
         Instalment.status == InstalmentStatus.SCHEDULED.value)
     if number is not None:
-        query = query.where(Instalment.condition_number == number)
+        query = query.where(sa.or_(Instalment.condition_number == number, Instalment.condition_number.is_(None)))
     released = list(session.scalars(query.order_by(Instalment.number)))
     for instalment in released:
         days = CONDITION_DAYS if instalment.condition_days is None else instalment.condition_days

@@ -28,6 +28,7 @@ from domain.calendar import format_date_fr
 from domain.convention import convention_required
 from domain.errors import RuleViolation
 from domain.grant_end import (
+    Condition,
     check_condition,
     check_grant_end,
     clause_of,
@@ -40,7 +41,7 @@ from domain.money import check_instalments
 from services import acts, bank_changes, conventions, deliberation, facts, journal, journal_anchors, prefecture
 from services.dossier_file import parse
 from services.dossier_messages import DossierError, message
-from services.dossier_schema import ActIn, AssociationIn, Dossier, GrantIn
+from services.dossier_schema import ActIn, AssociationIn, Dossier, GrantIn, InstalmentIn
 from services.fact_handlers import apply_act_fact, apply_fact
 
 
@@ -97,6 +98,15 @@ def _sync_association(session: Session, spec: AssociationIn, settings: Settings,
     return lines
 
 
+def _waits_for(payment: InstalmentIn, spec: GrantIn) -> int | None:
+    """The report, or the year's compte rendu financier, a payment waits for: in a
+    multi-year convention, a solde on the compte rendu financier without a number waits for
+    the first year's (a later year's does not release it)."""
+    if payment.number is None and payment.on is Condition.COMPTE_RENDU_FINANCIER and spec.convention:
+        return 1
+    return payment.number
+
+
 def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: str) -> Grant:
     """The one way a grant is created, from a dossier or from an act's annex table."""
     authority = session.scalars(sa.select(Authority).where(Authority.code == spec.authority)).one_or_none()
@@ -119,7 +129,8 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
     for index, payment in enumerate(spec.payments):
         if payment.on is not None:
             check_condition(payment.on, payment.number, reports=reports, financial_report_owed=owed,
-                            field=f"payments[{index}]")
+                            field=f"payments[{index}]",
+                            financial_reports=spec.convention.years if spec.convention else 1)
     starts_from = spec.duration.from_
     grant = Grant(
         reference=spec.reference, authority=authority, association=association, object=spec.object,
@@ -138,7 +149,8 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
     session.flush()
     for number, payment in enumerate(spec.payments, start=1):
         session.add(Instalment(grant_id=grant.id, number=number, amount=payment.amount, due_on=payment.due,
-                               condition=payment.on.value if payment.on else None, condition_number=payment.number,
+                               condition=payment.on.value if payment.on else None,
+                               condition_number=_waits_for(payment, spec),
                                condition_days=payment.days if payment.on else None,
                                status=InstalmentStatus.SCHEDULED.value,
                                idempotency_key=uuid.uuid4().hex))

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from domain import identifiers
 from domain.acts import check_sitting
 from domain.errors import RuleViolation
-from domain.grant_end import Condition, GrantKind, RefundClause
+from domain.grant_end import GrantKind, RefundClause
 from domain.labels import slug
 from domain.multi_year import check_years
 from services import facts
@@ -78,22 +78,8 @@ class DurationIn(Model):
     from_: Literal["executoire", "signature"] | dt.date = Field(alias="from")
 
 
-class InstalmentIn(Model):
-    amount: facts.Amount
-    due: dt.date | None = None
-    # Or due on a fact: `days` (default 60, loi 2021-875) after it.
-    on: Condition | None = None
-    number: int | None = None  # the report, with `on: rapport`
-    days: int | None = Field(default=None, ge=0, le=365)
-
-    @model_validator(mode="after")
-    def _date_or_fact(self) -> InstalmentIn:
-        if self.on is not None and self.due is not None:
-            raise RuleViolation("due", str(self.due), "une échéance a une date ou une condition (on), pas les deux")
-        if self.on is None and (self.number is not None or self.days is not None):
-            raise RuleViolation("on", None, "number et days se donnent avec une condition (on: signature, "
-                                            "compte_rendu_financier ou rapport)")
-        return self
+class InstalmentIn(facts.InstalmentSpec):
+    """A payment of the dossier (`payments:`): a date, or a fact and a delay."""
 
 
 class ReportsIn(Model):

@@ -12,8 +12,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from domain.errors import RuleViolation
+from domain.grant_end import Condition
 from domain.money import parse_amount
 
 
@@ -22,6 +24,9 @@ def _amount(value: object) -> Decimal:
 
 
 Amount = Annotated[Decimal, BeforeValidator(_amount)]
+# The fact an instalment waits for, shown in the forms as a plain choice (the enum's own
+# description is domain's, in English).
+AwaitedFact = Annotated[Condition, WithJsonSchema({"type": "string", "enum": [c.value for c in Condition]})]
 
 
 class Fact(BaseModel):
@@ -184,9 +189,29 @@ class RefundReceived(Fact):
     amount: Amount = Field(title="Montant reversé (EUR)")
 
 
-class AmendmentInstalment(Fact):
+class InstalmentSpec(Fact):
+    """Une échéance : à une date, ou due un délai après un fait (« on »)."""
+
     amount: Amount = Field(title="Montant (EUR)")
-    due: dt.date | None = Field(default=None, title="Échéance (sinon 60 jours après l'avenant)")
+    due: dt.date | None = Field(default=None, title="Échéance (date)")
+    on: AwaitedFact | None = Field(default=None,
+                                 title="Ou due après un fait (signature, compte_rendu_financier, rapport)")
+    number: int | None = Field(default=None, ge=1, title="N° du compte rendu attendu (rapport) ou de l'année du "
+                                                         "compte rendu financier")
+    days: int | None = Field(default=None, ge=0, le=365, title="Jours après le fait (60 par défaut, loi 2021-875)")
+
+    @model_validator(mode="after")
+    def _date_or_fact(self) -> InstalmentSpec:
+        if self.on is not None and self.due is not None:
+            raise RuleViolation("due", str(self.due), "une échéance a une date ou une condition (on), pas les deux")
+        if self.on is None and (self.number is not None or self.days is not None):
+            raise RuleViolation("on", None, "number et days se donnent avec une condition (on: signature, "
+                                            "compte_rendu_financier ou rapport)")
+        return self
+
+
+class AmendmentInstalment(InstalmentSpec):
+    due: dt.date | None = Field(default=None, title="Échéance (sinon 60 jours après l'avenant ou le vote de l'année)")
 
 
 class Amendment(Fact):

@@ -93,7 +93,8 @@ def record_check(session: Session, grant: Grant, fact: facts.FinancialReportChec
         "summary": (f"compte rendu financier n°{fact.number} {'approuvé' if fact.approved else 'non approuvé'}, "
                     f"dépenses éligibles retenues : {format_amount_fr(fact.eligible_spending)}")}, actor=actor)
     if fact.approved:
-        conditions.release(session, grant, Condition.COMPTE_RENDU_FINANCIER, fact.on, settings, actor=actor)
+        conditions.release(session, grant, Condition.COMPTE_RENDU_FINANCIER, fact.on, settings, actor=actor,
+                           number=fact.number)
     grants.advance(session, grant, fact.on, actor=actor)
     return report
 

@@ -34,7 +34,7 @@ from domain.money import check_instalments, format_amount, format_amount_fr
 from domain.multi_year import YearFigures, year_rank
 from domain.obligations import financial_report_due
 from services import acts, facts, journal, obligations
-from services.amendments import add_instalments
+from services.amendments import add_instalments, check_instalment_conditions
 
 AMENDABLE_STAGES = (Stage.SIGNATURE.value, Stage.ACTIVE.value)
 
@@ -114,6 +114,7 @@ def record_tranche(session: Session, grant: Grant, fact: facts.AnnualTranche, se
         voted_on = executoire_on = avenant.on
     specs = fact.instalments or [facts.AmendmentInstalment(amount=fact.amount)]
     check_instalments([i.amount for i in specs], fact.amount, field="instalments")
+    check_instalment_conditions(session, grant, specs)
     for index, spec in enumerate(specs):
         if spec.due is not None and spec.due < voted_on:
             raise RuleViolation(f"instalments[{index}].due", spec.due.isoformat(),
@@ -123,7 +124,7 @@ def record_tranche(session: Session, grant: Grant, fact: facts.AnnualTranche, se
                           act_id=act.id if act else None, amendment_number=amendment_number, voted_on=voted_on)
     session.add(year)
     grant.amount = grant.amount + fact.amount
-    planned = add_instalments(session, grant, specs, executoire_on, settings)
+    planned = add_instalments(session, grant, specs, executoire_on, settings, year=number)
     report_due = obligations.deadline(grant, financial_report_due(exercise_end(fact.exercise)), settings)
     obligations.ensure(session, grant, "financial_report", number,
                        label=obligations.financial_report_label(grant, number), debtor=obligations.ASSOCIATION,

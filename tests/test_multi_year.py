@@ -23,7 +23,7 @@ from core.settings import get_settings
 from db.models import ConventionYear, Event, Instalment, Obligation, Refund
 from db.session import unit_of_work
 from domain.errors import RuleViolation
-from services import closure, facts, sweep
+from services import closure, conditions, facts, sweep
 from services.dossier import load_files
 from services.dossier_messages import DossierError
 from services.follow_up import LocalFollowUpSteps
@@ -166,6 +166,52 @@ def test_a_three_year_convention_has_each_year_voted_paid_reported_and_settled_o
         (2025, "24000.00", "24000.00", "0.00")]
     assert "2024 : 22 000,00" in refund.grounds.replace("\u202f", " ").replace("\xa0", " ")
 
+
+def test_a_year_s_solde_waits_for_that_year_s_compte_rendu_financier(store, tmp_path):
+    """Year 2 (22,000) paid 70 % in March and the solde on its own compte rendu financier:
+    year 1's does not release it; year 2's approved on 15/06/2025 makes it due 60 days later."""
+    year_2 = YEAR_2_BY_AVENANT | {"instalments": [{"amount": "15400.00", "due": "2024-03-29"},
+                                                 {"amount": "6600.00", "on": "compte_rendu_financier"}]}
+    load(tmp_path, cpo([{"event": "payment", "number": 1, "paid_on": "2023-03-31"}, year_2]))
+    assert state()["instalments"] == [(1, "20000.00", D(2023, 3, 31)), (2, "15400.00", D(2024, 3, 29)),
+                                      (3, "6600.00", None)]
+    record(CPO, crf(1, D(2024, 5, 15), "50000.00", "51000.00"))
+    record(CPO, facts.FinancialReportChecked(on=D(2024, 6, 10), number=1, eligible_spending="20000.00"))
+    assert state()["instalments"][2] == (3, "6600.00", None)
+    with unit_of_work() as session:
+        solde = session.scalars(sa.select(Instalment).where(Instalment.number == 3)).one()
+        said = conditions.waiting_for(solde)
+        assert said.startswith("versement n°3 (") and \
+            said.endswith(") en attente du compte rendu financier n°2 approuvé par la collectivité")
+        assert session.scalar(sa.select(sa.func.count()).where(Obligation.kind == "payment",
+                                                               Obligation.number == 3)) == 0
+    record(CPO, crf(2, D(2025, 5, 20), "55000.00", "52500.00"))
+    record(CPO, facts.FinancialReportChecked(on=D(2025, 6, 15), number=2, eligible_spending="19500.00"))
+    assert state()["instalments"][2] == (3, "6600.00", D(2025, 8, 14))
+    with unit_of_work() as session:
+        assert session.scalar(sa.select(Obligation.due_on).where(Obligation.kind == "payment",
+                                                                 Obligation.number == 3)) == D(2025, 8, 14)
+
+
+def test_a_year_s_instalment_waits_only_for_a_fact_that_can_still_happen(store, tmp_path):
+    load(tmp_path, cpo([]))
+    before = state()
+    with pytest.raises(RuleViolation, match="n°1 à 3") as refused:
+        record(CPO, year_3(instalments=[{"amount": "24000.00", "on": "compte_rendu_financier", "number": 4}]))
+    assert refused.value.field == "instalments[0].number"
+    # Signed long ago (or no convention owed): an instalment waiting for the signature would never fall due.
+    with pytest.raises(RuleViolation, match="déjà signée"):
+        record(CPO, year_3(instalments=[{"amount": "24000.00", "on": "signature"}]))
+    with pytest.raises(ValueError, match="une date ou une condition"):
+        record(CPO, year_3(instalments=[{"amount": "24000.00", "on": "compte_rendu_financier", "due": "2025-04-01"}]))
+    assert state() == before
+    # Year 1's compte rendu financier already approved: waiting for it would never end.
+    record(CPO, crf(1, D(2024, 5, 15), "50000.00", "51000.00"))
+    record(CPO, facts.FinancialReportChecked(on=D(2024, 6, 10), number=1, eligible_spending="20000.00"))
+    before = state()
+    with pytest.raises(RuleViolation, match="n°1 approuvé par la collectivité date du 10/06/2024"):
+        record(CPO, year_3(instalments=[{"amount": "24000.00", "on": "compte_rendu_financier", "number": 1}]))
+    assert state() == before
 
 def test_a_year_outside_the_convention_or_an_avenant_that_changes_nothing_is_refused(store, tmp_path):
     load(tmp_path, cpo([]))

@@ -14,6 +14,7 @@ from domain.grant_end import (
     GrantKind,
     RefundClause,
     check_condition,
+    condition_text,
     check_grant_end,
     clause_of,
     entitlement,
@@ -105,6 +106,18 @@ def test_conditions():
                         field="payments[1]")
     with pytest.raises(RuleViolation, match="on: rapport"):
         check_condition(Condition.SIGNATURE, 1, reports=6, financial_report_owed=True, field="payments[0]")
+    # A multi-year convention's solde waits for one year's compte rendu financier.
+    check_condition(Condition.COMPTE_RENDU_FINANCIER, 3, reports=0, financial_report_owed=True, field="instalments[1]",
+                    financial_reports=3)
+    with pytest.raises(RuleViolation, match="n°1 à 3") as refused:
+        check_condition(Condition.COMPTE_RENDU_FINANCIER, 4, reports=0, financial_report_owed=True,
+                        field="instalments[1]", financial_reports=3)
+    assert (refused.value.field, refused.value.value) == ("instalments[1].number", 4)
+    with pytest.raises(RuleViolation, match="qu'un compte rendu financier"):
+        check_condition(Condition.COMPTE_RENDU_FINANCIER, 2, reports=0, financial_report_owed=True,
+                        field="payments[1]")
+    assert condition_text(Condition.COMPTE_RENDU_FINANCIER, 2, awaited=True) == \
+        "du compte rendu financier n°2 approuvé par la collectivité"
 
 
 def test_no_payment_on_a_closed_grant_or_with_a_titre_outstanding():
