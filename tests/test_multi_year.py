@@ -168,29 +168,32 @@ def test_a_three_year_convention_has_each_year_voted_paid_reported_and_settled_o
 
 
 def test_a_year_s_solde_waits_for_that_year_s_compte_rendu_financier(store, tmp_path):
-    """Year 2 (22,000) paid 70 % in March and the solde on its own compte rendu financier:
-    year 1's does not release it; year 2's approved on 15/06/2025 makes it due 60 days later."""
+    """Year 1 (20,000) paid 14,000 in March and its solde on its compte rendu financier; year 2
+    (22,000) 15,400 in March 2024 and its solde on year 2's: each CRF approved releases its own
+    year's solde, due 60 days later, and not the other's."""
     year_2 = YEAR_2_BY_AVENANT | {"instalments": [{"amount": "15400.00", "due": "2024-03-29"},
                                                  {"amount": "6600.00", "on": "compte_rendu_financier"}]}
-    load(tmp_path, cpo([{"event": "payment", "number": 1, "paid_on": "2023-03-31"}, year_2]))
-    assert state()["instalments"] == [(1, "20000.00", D(2023, 3, 31)), (2, "15400.00", D(2024, 3, 29)),
-                                      (3, "6600.00", None)]
-    record(CPO, crf(1, D(2024, 5, 15), "50000.00", "51000.00"))
-    record(CPO, facts.FinancialReportChecked(on=D(2024, 6, 10), number=1, eligible_spending="20000.00"))
-    assert state()["instalments"][2] == (3, "6600.00", None)
+    load(tmp_path, cpo([{"event": "payment", "number": 1, "paid_on": "2023-03-31"}, year_2],
+                       payments=[{"amount": "14000.00", "due": "2023-03-31"},
+                                 {"amount": "6000.00", "on": "compte_rendu_financier"}]))
+    assert state()["instalments"] == [(1, "14000.00", D(2023, 3, 31)), (2, "6000.00", None),
+                                      (3, "15400.00", D(2024, 3, 29)), (4, "6600.00", None)]
     with unit_of_work() as session:
-        solde = session.scalars(sa.select(Instalment).where(Instalment.number == 3)).one()
+        solde = session.scalars(sa.select(Instalment).where(Instalment.number == 4)).one()
         said = conditions.waiting_for(solde)
-        assert said.startswith("versement n°3 (") and \
+        assert said.startswith("versement n°4 (") and \
             said.endswith(") en attente du compte rendu financier n°2 approuvé par la collectivité")
         assert session.scalar(sa.select(sa.func.count()).where(Obligation.kind == "payment",
-                                                               Obligation.number == 3)) == 0
+                                                               Obligation.number.in_((2, 4)))) == 0
+    record(CPO, crf(1, D(2024, 5, 15), "50000.00", "51000.00"))
+    record(CPO, facts.FinancialReportChecked(on=D(2024, 6, 10), number=1, eligible_spending="20000.00"))
+    assert [i[2] for i in state()["instalments"]] == [D(2023, 3, 31), D(2024, 8, 9), D(2024, 3, 29), None]
     record(CPO, crf(2, D(2025, 5, 20), "55000.00", "52500.00"))
     record(CPO, facts.FinancialReportChecked(on=D(2025, 6, 15), number=2, eligible_spending="19500.00"))
-    assert state()["instalments"][2] == (3, "6600.00", D(2025, 8, 14))
+    assert state()["instalments"][3] == (4, "6600.00", D(2025, 8, 14))
     with unit_of_work() as session:
         assert session.scalar(sa.select(Obligation.due_on).where(Obligation.kind == "payment",
-                                                                 Obligation.number == 3)) == D(2025, 8, 14)
+                                                                 Obligation.number == 4)) == D(2025, 8, 14)
 
 
 def test_a_year_s_instalment_waits_only_for_a_fact_that_can_still_happen(store, tmp_path):
