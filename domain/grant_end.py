@@ -249,6 +249,15 @@ def check_condition(condition: Condition, number: int | None, *, reports: int, f
                             "« on: compte_rendu_financier » (l'année de la convention)")
 
 
+def awaited_number(condition: Condition, number: int | None, *, multi_year: bool, year: int = 1) -> int | None:
+    """The report, or the year's compte rendu financier, an instalment waits for: in a
+    multi-year convention a solde on the compte rendu financier that names none waits for
+    that of the `year` it belongs to (another year's does not release it)."""
+    if number is None and condition is Condition.COMPTE_RENDU_FINANCIER and multi_year:
+        return year
+    return number
+
+
 def condition_text(condition: Condition, number: int | None, *, awaited: bool = False) -> str:
     """The fact an instalment waits for, in French; `awaited`: after "en attente"."""
     text = {

@@ -31,13 +31,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from db.models import Evaluation, Event, FinancialReport, Grant, Instalment, Obligation, Report, Signature
+from db.models import Evaluation, Event, FinancialReport, Grant, Instalment, Obligation, Report
 from domain import labels
 from domain import obligations as rules
 from domain.calendar import format_date_fr
 from domain.convention import convention_required
 from domain.errors import RuleViolation
-from domain.grant_end import Condition, check_condition, condition_text, reports_asked
+from domain.grant_end import Condition, awaited_number, check_condition, condition_text, reports_asked
 from domain.lifecycle import OBLIGATION_OPEN, InstalmentStatus, Stage
 from domain.money import ZERO, check_instalments, format_amount, format_amount_fr
 from services import facts, journal, obligations
@@ -72,9 +72,7 @@ def add_instalments(session: Session, grant: Grant, specs: list[facts.AmendmentI
     for offset, spec in enumerate(specs, start=1):
         number = last + offset
         if spec.on is not None:
-            waits_for = spec.number
-            if waits_for is None and spec.on is Condition.COMPTE_RENDU_FINANCIER and grant.years:
-                waits_for = year
+            waits_for = awaited_number(spec.on, spec.number, multi_year=bool(grant.years), year=year)
             session.add(Instalment(grant_id=grant.id, number=number, amount=spec.amount, due_on=None,
                                    condition=spec.on.value, condition_number=waits_for, condition_days=spec.days,
                                    status=InstalmentStatus.SCHEDULED.value, idempotency_key=uuid.uuid4().hex))
@@ -97,7 +95,7 @@ def add_instalments(session: Session, grant: Grant, specs: list[facts.AmendmentI
 def check_instalment_conditions(session: Session, grant: Grant, specs: list[facts.AmendmentInstalment]) -> None:
     """The facts the instalments wait for, checked against what the convention asks (as at
     load); a convention already signed is not waited for (the instalment would never fall due)."""
-    signed = len(set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))) == 2
+    signed = len(obligations.signed_parties(session, grant)) == 2
     for index, spec in enumerate(specs):
         if spec.on is Condition.SIGNATURE and (signed or not grant.convention_required):
             raise RuleViolation(f"instalments[{index}].on", spec.on.value,
@@ -216,7 +214,7 @@ def record_amendment(session: Session, grant: Grant, fact: facts.Amendment, sett
     if grant.years is None:  # a CPO's threshold is read on each year's amount (services.multi_year)
         grant.convention_required = convention_required(grant.amount, threshold=settings.convention_threshold)
     if grant.convention_required and not required_before:
-        signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
+        signed = obligations.signed_parties(session, grant)
         for obligation in obligations.convention_to_sign(session, grant, fact.on, settings, signed):
             changes.append({"kind": obligation.kind, "number": 1, "due_on_before": None,
                             "due_on": obligation.due_on})

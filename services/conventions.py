@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from db.models import ConventionYear, Deliberation, Event, Grant, Instalment, Signature
+from db.models import ConventionYear, Deliberation, Event, Grant, Instalment
 from domain.convention import (
     CERTIFIED_ACCOUNTS_THRESHOLD,
     certified_accounts_required,
@@ -90,7 +90,7 @@ def review_yearly_totals(session: Session, grant: Grant, year: int, day: dt.date
             other.convention_required = True
             if other.stage not in (Stage.DELIBERATION.value, Stage.PREFECTURE.value, Stage.REJECTED.value):
                 # Exécutoire already: the signatures fall due from today, and no payment before them.
-                signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == other.id)))
+                signed = obligations.signed_parties(session, other)
                 obligations.convention_to_sign(session, other, day, settings, signed)
             message = f"{other.reference} : {why}"
             journal.append(session, other, "convention_requise", payload | {"message": message}, actor=actor)

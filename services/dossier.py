@@ -28,7 +28,7 @@ from domain.calendar import format_date_fr
 from domain.convention import convention_required
 from domain.errors import RuleViolation
 from domain.grant_end import (
-    Condition,
+    awaited_number,
     check_condition,
     check_grant_end,
     clause_of,
@@ -41,7 +41,7 @@ from domain.money import check_instalments
 from services import acts, bank_changes, conventions, deliberation, facts, journal, journal_anchors, prefecture
 from services.dossier_file import parse
 from services.dossier_messages import DossierError, message
-from services.dossier_schema import ActIn, AssociationIn, Dossier, GrantIn, InstalmentIn
+from services.dossier_schema import ActIn, AssociationIn, Dossier, GrantIn
 from services.fact_handlers import apply_act_fact, apply_fact
 
 
@@ -98,15 +98,6 @@ def _sync_association(session: Session, spec: AssociationIn, settings: Settings,
     return lines
 
 
-def _waits_for(payment: InstalmentIn, spec: GrantIn) -> int | None:
-    """The report, or the year's compte rendu financier, a payment waits for: in a
-    multi-year convention, a solde on the compte rendu financier without a number waits for
-    the first year's (a later year's does not release it)."""
-    if payment.number is None and payment.on is Condition.COMPTE_RENDU_FINANCIER and spec.convention:
-        return 1
-    return payment.number
-
-
 def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: str) -> Grant:
     """The one way a grant is created, from a dossier or from an act's annex table."""
     authority = session.scalars(sa.select(Authority).where(Authority.code == spec.authority)).one_or_none()
@@ -148,9 +139,9 @@ def create_grant(session: Session, spec: GrantIn, settings: Settings, *, actor: 
     session.add(grant)
     session.flush()
     for number, payment in enumerate(spec.payments, start=1):
+        awaited = awaited_number(payment.on, payment.number, multi_year=bool(spec.convention)) if payment.on else None
         session.add(Instalment(grant_id=grant.id, number=number, amount=payment.amount, due_on=payment.due,
-                               condition=payment.on.value if payment.on else None,
-                               condition_number=_waits_for(payment, spec),
+                               condition=payment.on.value if payment.on else None, condition_number=awaited,
                                condition_days=payment.days if payment.on else None,
                                status=InstalmentStatus.SCHEDULED.value,
                                idempotency_key=uuid.uuid4().hex))

@@ -7,10 +7,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.settings import get_settings
-from db.models import Grant, Instalment, Refund, Signature
+from db.models import Grant, Instalment, Refund
 from domain.errors import RuleViolation
 from domain.lifecycle import GrantFacts, InstalmentStatus, Stage, check_stage_transition, next_stage
-from services import acts, journal
+from services import acts, journal, obligations
 
 SETTLED = (InstalmentStatus.PAID.value, InstalmentStatus.CANCELLED.value)
 
@@ -28,7 +28,7 @@ def get_grant(session: Session, reference: str, *, for_update: bool = False) -> 
 
 def facts_of(session: Session, grant: Grant, today: dt.date) -> GrantFacts:
     act = acts.of_grant(session, grant)
-    signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
+    signed = obligations.signed_parties(session, grant)
     refund = session.scalars(sa.select(Refund).where(Refund.grant_id == grant.id)).one_or_none()
     vote = acts.latest_vote(session, act)
     outcome = vote.outcome if vote else None

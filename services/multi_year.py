@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from db.models import ConventionYear, Event, FinancialReport, Grant, Signature
+from db.models import ConventionYear, Event, FinancialReport, Grant
 from domain.calendar import format_date_fr
 from domain.convention import convention_required
 from domain.errors import RuleViolation
@@ -132,7 +132,7 @@ def record_tranche(session: Session, grant: Grant, fact: facts.AnnualTranche, se
     required_before = grant.convention_required
     if convention_required(fact.amount, threshold=settings.convention_threshold) and not required_before:
         grant.convention_required = True
-        signed = set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
+        signed = obligations.signed_parties(session, grant)
         obligations.convention_to_sign(session, grant, voted_on, settings, signed)
     session.flush()
     voted_by = (f"acte {act.reference} exécutoire le {format_date_fr(act.executoire_on)}" if act is not None

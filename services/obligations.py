@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from db.models import Evaluation, Grant, Instalment, Message, Obligation
+from db.models import Evaluation, Grant, Instalment, Message, Obligation, Signature
 from domain import calendar
 from domain import obligations as rules
 from domain.convention import convention_period
@@ -83,6 +83,11 @@ def reschedule(obligation: Obligation, due_on: dt.date) -> None:
     obligation.due_on = due_on
     if obligation.status == ObligationStatus.OVERDUE:
         move(obligation, ObligationStatus.PENDING)
+
+
+def signed_parties(session: Session, grant: Grant) -> set[str]:
+    """The parties that signed the grant's convention ("association", "authority")."""
+    return set(session.scalars(sa.select(Signature.party).where(Signature.grant_id == grant.id)))
 
 
 def convention_to_sign(session: Session, grant: Grant, from_day: dt.date, settings: Settings,
