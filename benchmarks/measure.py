@@ -85,6 +85,15 @@ def _engine(url: str):
     return engine, statements
 
 
+def _warm(engine) -> None:  # noqa: ANN001
+    """Every measure starts the same: the tables read once, outside the measure."""
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        for table in ("grants", "acts", "signatures", "obligations", "events", "messages"):
+            connection.execute(sa.text(f"SELECT count(*) FROM {table}"))
+
+
 def sweep(url: str, day: str, workers: str = "2", floor: str | None = None) -> dict[str, object]:
     from sqlalchemy.orm import Session
 
@@ -98,11 +107,8 @@ def sweep(url: str, day: str, workers: str = "2", floor: str | None = None) -> d
     if floor:
         sys.path.insert(0, str(Path(__file__).parent))
         from floor import floor_sweep
-    import sqlalchemy as sa
 
-    with engine.connect() as connection:  # the same warm start for both: tables read once
-        for table in ("grants", "acts", "signatures", "obligations", "events", "messages"):
-            connection.execute(sa.text(f"SELECT count(*) FROM {table}"))
+    _warm(engine)
     statements[0] = 0
     with clock.frozen(business_date), Memory() as memory:
         start = time.perf_counter()
@@ -126,28 +132,26 @@ def writes(url: str, day: str, workers: str = "1", bounded: str = "0") -> dict[s
     own transaction on its own connection, all at once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
 
     from core import clock
+    from services import sweep as sweeps
+    from services.sweep_steps import GrantRange
     sys.path.insert(0, str(Path(__file__).parent))
     from floor import writes_floor
 
     engine, statements = _engine(url)
     business_date = dt.date.fromisoformat(day)
-    with engine.connect() as connection:
-        bounds = list(connection.execute(sa.text(
-            "SELECT min(id) FROM (SELECT id, ntile(:parts) OVER (ORDER BY id) AS part FROM grants) numbered "
-            "GROUP BY part ORDER BY 1"), {"parts": int(workers)}).scalars())
-    ranges = list(zip([0, *bounds[1:]], [b - 1 for b in bounds[1:]] + [2**31 - 1]))
-    with engine.connect() as connection:  # the same warm start as the sweep's
-        for table in ("grants", "acts", "signatures", "obligations", "events", "messages"):
-            connection.execute(sa.text(f"SELECT count(*) FROM {table}"))
+    with Session(engine) as session:  # the same split as the sweep's parts
+        ranges = sweeps.grant_ranges(session, int(workers))
+    _warm(engine)
     statements[0] = 0
     at = clock.now()
 
-    def part(first_last: tuple[int, int]) -> dict[str, int]:
+    def part(grants: GrantRange) -> dict[str, int]:
         with engine.begin() as connection:
-            return writes_floor(connection, business_date, at, "daily-sweep", *first_last, bounded=bounded == "1")
+            return writes_floor(connection, business_date, at, "daily-sweep", grants.first, grants.last,
+                                bounded=bounded == "1")
 
     with Memory() as memory:
         start = time.perf_counter()

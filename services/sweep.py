@@ -146,12 +146,16 @@ def plan(session: Session, day: dt.date, settings: Settings, workers: int = 1) -
     if steps.reminders_due(session.connection(), window, up_to=SPLIT_ABOVE + 1) <= SPLIT_ABOVE:
         return [EVERY_GRANT]
     grants = session.scalar(sa.text("SELECT count(*) FROM grants"))
-    parts = max(workers, -(-grants // PART_GRANTS))
+    return grant_ranges(session, max(workers, -(-grants // PART_GRANTS)))
+
+
+def grant_ranges(session: Session, parts: int) -> list[GrantRange]:
+    """`parts` grant-id ranges of about as many grants each, covering every id: a grant
+    added meanwhile falls in the first or the last one."""
     firsts = list(session.scalars(sa.text("""
         SELECT min(id) FROM (SELECT id, ntile(:parts) OVER (ORDER BY id) AS part FROM grants) numbered
         GROUP BY part ORDER BY 1
     """), {"parts": parts}))
-    # The ranges cover every id: a grant added meanwhile falls in the first or last one.
     bounds = [0, *firsts[1:], MAX_GRANT_ID + 1]
     return [GrantRange(lo, hi - 1) for lo, hi in zip(bounds, bounds[1:])]
 
